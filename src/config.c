@@ -1,0 +1,1135 @@
+/*
+ * config.c - the configuration file.  Owns the table of every setting
+ * (name, type, target field in struct lp_config, default, whether a reload
+ * may change it), the walk over the document libyaml loads, the checks that
+ * span several keys, and the copy of restart-only values on a reload.
+ * Calls util (allocation, string lists, durations, sizes, levenshtein) and
+ * log_level_parse; called by main at start-up and on SIGHUP, and by the
+ * unit tests.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+#include "config.h"
+
+/* A config file larger than this is a mistake, not a configuration. */
+#define CONFIG_MAX_BYTES (4 * 1024 * 1024)
+/* Values quoted in error messages are cut to this many bytes. */
+#define QUOTE_MAX 60
+
+enum cfg_type {
+	CFG_STRING,   /* char *; NULL when unset */
+	CFG_INT,      /* int within [min, max] */
+	CFG_BOOL,     /* bool */
+	CFG_DURATION, /* int64_t milliseconds, at least min */
+	CFG_SIZE,     /* uint64_t bytes, at least min */
+	CFG_ENUM,     /* an enum stored as an int, read by parse_enum */
+	CFG_LISTEN,   /* struct lp_listen * at off, its count (int) at off_n */
+};
+
+struct cfg_key {
+	const char *name;
+	enum cfg_type type;
+	size_t off;
+	size_t off_n;
+	/*
+	 * Read by the same code as a value from the file, so a bad default
+	 * is caught the first time a configuration is built.  NULL: unset
+	 * (strings) or empty (listen lists).
+	 */
+	const char *def;
+	bool restart_only;
+	int64_t min, max; /* int: both; duration and size: min only */
+	int (*parse_enum)(const char *);
+	const char *choices; /* enum: the accepted words, for messages */
+};
+
+/* Enums are written through an int pointer. */
+_Static_assert(sizeof(enum log_level) == sizeof(int), "enum log_level size");
+_Static_assert(sizeof(enum log_format) == sizeof(int), "enum log_format size");
+
+static int
+log_format_parse(const char *s)
+{
+	if (strcmp(s, "text") == 0)
+		return LP_LOG_TEXT;
+	if (strcmp(s, "json") == 0)
+		return LP_LOG_JSON;
+	return -1;
+}
+
+#define RESTART_ONLY true
+#define RELOADABLE   false
+#define OFF(field)   offsetof(struct lp_config, field)
+#define KEY(n, t, f, d, r)                                                     \
+	.name = (n), .type = (t), .off = OFF(f), .def = (d), .restart_only = (r)
+
+static const struct cfg_key cfg_keys[] = {
+    {KEY("http.listen", CFG_LISTEN, http.listen, "127.0.0.1:8080",
+	 RESTART_ONLY),
+     .off_n = OFF(http.nlisten)},
+    {KEY("http.tls.listen", CFG_LISTEN, http.tls_listen, NULL, RESTART_ONLY),
+     .off_n = OFF(http.ntls_listen)},
+    {KEY("http.tls.cert_file", CFG_STRING, http.tls_cert_file, NULL,
+	 RELOADABLE)},
+    {KEY("http.tls.key_file", CFG_STRING, http.tls_key_file, NULL, RELOADABLE)},
+    {KEY("http.max_header_size", CFG_SIZE, http.max_header_size, "16KiB",
+	 RELOADABLE),
+     .min = 1024},
+    {KEY("http.max_body_size", CFG_SIZE, http.max_body_size, "10MiB",
+	 RELOADABLE)},
+    {KEY("http.request_timeout", CFG_DURATION, http.request_timeout_ms, "30s",
+	 RELOADABLE),
+     .min = 1},
+
+    {KEY("database.url", CFG_STRING, database.url, "postgresql:///linkpulse",
+	 RESTART_ONLY)},
+    {KEY("database.pool_size", CFG_INT, database.pool_size, "8", RESTART_ONLY),
+     .min = 1, .max = 256},
+    {KEY("database.statement_timeout", CFG_DURATION,
+	 database.statement_timeout_ms, "30s", RESTART_ONLY)},
+    {KEY("database.connect_timeout", CFG_DURATION, database.connect_timeout_ms,
+	 "10s", RESTART_ONLY)},
+    /* Zero would retry a dead server in a tight loop. */
+    {KEY("database.reconnect_min", CFG_DURATION, database.reconnect_min_ms,
+	 "250ms", RESTART_ONLY),
+     .min = 1},
+    {KEY("database.reconnect_max", CFG_DURATION, database.reconnect_max_ms,
+	 "30s", RESTART_ONLY),
+     .min = 1},
+    {KEY("database.startup_timeout", CFG_DURATION, database.startup_timeout_ms,
+	 "60s", RESTART_ONLY)},
+    {KEY("database.auto_migrate", CFG_BOOL, database.auto_migrate, "false",
+	 RESTART_ONLY)},
+
+    {KEY("log.level", CFG_ENUM, log.level, "info", RELOADABLE),
+     .parse_enum = log_level_parse, .choices = "error, warn, info, debug"},
+    {KEY("log.format", CFG_ENUM, log.format, "text", RELOADABLE),
+     .parse_enum = log_format_parse, .choices = "text, json"},
+
+    {KEY("shutdown.grace", CFG_DURATION, shutdown.grace_ms, "10s", RELOADABLE)},
+};
+
+#define NKEYS nitems(cfg_keys)
+
+/* State of one parse: where errors go and which node set each key. */
+struct cfg_parse {
+	const char *name;
+	struct lp_config *cfg;
+	struct strlist *errs;
+	int nerrs;
+	yaml_document_t *doc;
+	yaml_node_t *where[NKEYS]; /* the value node, once a key is set */
+	bool bad[NKEYS];	   /* the file's value was rejected */
+};
+
+static void perr(struct cfg_parse *, const yaml_mark_t *, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void *
+field(const struct lp_config *cfg, size_t off)
+{
+	return (char *)cfg + off;
+}
+
+static size_t
+key_index(const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(cfg_keys[i].name, name) == 0)
+			return i;
+	fatal("config: no key %s in the table", name);
+}
+
+static const struct cfg_key *
+key_find(const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(cfg_keys[i].name, name) == 0)
+			return &cfg_keys[i];
+	return NULL;
+}
+
+/* A section is known when some key lives under it. */
+static bool
+section_known(const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strncmp(cfg_keys[i].name, name, len) == 0 &&
+		    cfg_keys[i].name[len] == '.')
+			return true;
+	return false;
+}
+
+/*
+ * Errors: one line each.  Marks are 0-based in libyaml; people count from
+ * one.
+ */
+static void
+perr(struct cfg_parse *p, const yaml_mark_t *mark, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	msg = xvprintf(fmt, ap);
+	va_end(ap);
+	if (mark != NULL)
+		strlist_addf(p->errs, "%s:%zu:%zu: %s", p->name, mark->line + 1,
+			     mark->column + 1, msg);
+	else
+		strlist_addf(p->errs, "%s: %s", p->name, msg);
+	free(msg);
+	p->nerrs++;
+}
+
+/* YAML's spellings of "nothing here", which only plain scalars can be. */
+static bool
+node_is_null(const yaml_node_t *n)
+{
+	const char *s;
+
+	if (n->type != YAML_SCALAR_NODE ||
+	    n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	s = (const char *)n->data.scalar.value;
+	return s[0] == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
+	       strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
+}
+
+/* The scalar's text, or NULL when it holds a NUL byte C cannot carry. */
+static const char *
+node_text(const yaml_node_t *n)
+{
+	const char *s = (const char *)n->data.scalar.value;
+
+	if (strlen(s) != n->data.scalar.length)
+		return NULL;
+	return s;
+}
+
+/*
+ * How an error message shows what it got: a quoted value on one line, cut
+ * short if long, or the kind of node.
+ */
+static char *
+node_describe(const yaml_node_t *n)
+{
+	const unsigned char *s;
+	size_t len, i, cut;
+	char *out, *o;
+
+	switch (n->type) {
+	case YAML_MAPPING_NODE:
+		return xstrdup("a mapping");
+	case YAML_SEQUENCE_NODE:
+		if (n->data.sequence.items.start == n->data.sequence.items.top)
+			return xstrdup("an empty list");
+		return xstrdup("a list");
+	case YAML_SCALAR_NODE:
+		break;
+	default:
+		return xstrdup("nothing");
+	}
+	if (node_is_null(n))
+		return xstrdup("an empty value");
+
+	s = n->data.scalar.value;
+	len = n->data.scalar.length;
+	cut = len > QUOTE_MAX ? QUOTE_MAX : len;
+	/* Do not split a UTF-8 sequence. */
+	while (cut < len && cut > 0 && (s[cut] & 0xc0) == 0x80)
+		cut--;
+	out = o = xmalloc(cut * 4 + sizeof("''..."));
+	*o++ = '\'';
+	for (i = 0; i < cut; i++) {
+		if (s[i] == '\n') {
+			*o++ = '\\';
+			*o++ = 'n';
+		} else if (s[i] == '\t') {
+			*o++ = '\\';
+			*o++ = 't';
+		} else if (s[i] < 0x20 || s[i] == 0x7f) {
+			o += sprintf(o, "\\x%02x", s[i]);
+		} else {
+			*o++ = (char)s[i];
+		}
+	}
+	*o++ = '\'';
+	if (cut < len)
+		o = stpcpy(o, "...");
+	*o = '\0';
+	return out;
+}
+
+/* A size the way people write it: "1KiB" rather than "1024". */
+static void
+format_size(uint64_t n, char *buf, size_t len)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	size_t u = 0;
+
+	while (u + 1 < nitems(units) && n >= 1024 && n % 1024 == 0) {
+		n /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%llu%s", (unsigned long long)n, units[u]);
+}
+
+#define LISTEN_EXPECT "an address such as 127.0.0.1:8080, [::1]:8080 or :8080"
+#define PORT_EXPECT   "a port from 0 to 65535"
+
+/* What a key accepts, for "expected ..." in messages.  Caller frees. */
+static char *
+key_expect(const struct cfg_key *k)
+{
+	char buf[32];
+
+	switch (k->type) {
+	case CFG_STRING:
+		return xstrdup("a string");
+	case CFG_INT:
+		return xprintf("an integer from %lld to %lld",
+			       (long long)k->min, (long long)k->max);
+	case CFG_BOOL:
+		return xstrdup("true, false, yes, no, on or off");
+	case CFG_DURATION:
+		if (k->min == 0)
+			return xstrdup(
+			    "a duration such as 250ms, 30s or 1h30m");
+		if (k->min == 1)
+			return xstrdup(
+			    "a duration greater than 0 such as 250ms, "
+			    "30s or 1h30m");
+		format_duration(k->min, buf, sizeof(buf));
+		return xprintf("a duration of at least %s such as 250ms, 30s "
+			       "or 1h30m",
+			       buf);
+	case CFG_SIZE:
+		if (k->min == 0)
+			return xstrdup("a size such as 64KiB or 1MiB");
+		format_size((uint64_t)k->min, buf, sizeof(buf));
+		return xprintf("a size of at least %s such as 64KiB or 1MiB",
+			       buf);
+	case CFG_ENUM:
+		return xprintf("one of %s", k->choices);
+	case CFG_LISTEN:
+		return xstrdup(LISTEN_EXPECT ", or a list of them");
+	}
+	fatal("config: key %s has no type", k->name);
+}
+
+static bool
+host_name_ok(const char *h)
+{
+	struct in_addr a4;
+	bool numeric = true;
+
+	if (strlen(h) > 253)
+		return false;
+	for (const char *c = h; *c != '\0'; c++) {
+		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		    *c == '-' || *c == '_')
+			numeric = false;
+		else if (!((*c >= '0' && *c <= '9') || *c == '.'))
+			return false;
+	}
+	/* Digits and dots are an IPv4 address, so it must be a valid one. */
+	if (numeric && *h != '\0')
+		return inet_pton(AF_INET, h, &a4) == 1;
+	return true;
+}
+
+static bool
+host_ipv6_ok(const char *h)
+{
+	struct in6_addr a6;
+	char buf[INET6_ADDRSTRLEN + 1];
+	size_t len = strcspn(h, "%"); /* a zone follows: "fe80::1%eth0" */
+
+	if (len == 0 || len >= sizeof(buf))
+		return false;
+	if (h[len] == '%' && h[len + 1] == '\0')
+		return false;
+	memcpy(buf, h, len);
+	buf[len] = '\0';
+	return inet_pton(AF_INET6, buf, &a6) == 1;
+}
+
+static int
+port_parse(const char *s)
+{
+	int port = 0;
+
+	if (*s == '\0' || strlen(s) > 5)
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		port = port * 10 + (*s - '0');
+	}
+	return port <= 65535 ? port : -1;
+}
+
+/*
+ * "host:port", "[v6]:port" or ":port" (every address).  Returns NULL or
+ * what was expected instead.
+ */
+static const char *
+listen_parse(const char *s, struct lp_listen *out)
+{
+	const char *colon;
+	char *host;
+	int port;
+
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+
+		if (end == NULL || end[1] != ':')
+			return LISTEN_EXPECT;
+		host = xstrndup(s + 1, (size_t)(end - s - 1));
+		if (!host_ipv6_ok(host)) {
+			free(host);
+			return LISTEN_EXPECT;
+		}
+		colon = end + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL)
+			return LISTEN_EXPECT;
+		host = xstrndup(s, (size_t)(colon - s));
+		/* An IPv6 address needs brackets to set its port apart. */
+		if (!host_name_ok(host)) {
+			free(host);
+			return LISTEN_EXPECT;
+		}
+	}
+	if ((port = port_parse(colon + 1)) < 0) {
+		free(host);
+		return PORT_EXPECT;
+	}
+	out->host = host;
+	out->port = port;
+	return NULL;
+}
+
+static void
+listen_free(struct lp_listen *v, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(v[i].host);
+	free(v);
+}
+
+/* Puts list v of n addresses in the key's field; the config owns it now. */
+static void
+listen_replace(const struct cfg_key *k, struct lp_config *cfg,
+	       struct lp_listen *v, int n)
+{
+	struct lp_listen **lp = field(cfg, k->off);
+	int *np = field(cfg, k->off_n);
+
+	listen_free(*lp, *np);
+	*lp = v;
+	*np = n;
+}
+
+static int
+bool_parse(const char *s)
+{
+	static const char *const yes[] = {"true", "yes", "on"};
+	static const char *const no[] = {"false", "no", "off"};
+
+	for (size_t i = 0; i < nitems(yes); i++) {
+		if (strcmp(s, yes[i]) == 0)
+			return 1;
+		if (strcmp(s, no[i]) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+static bool
+int_parse(const char *s, long long *out)
+{
+	char *end;
+
+	if (!((*s >= '0' && *s <= '9') ||
+	      (*s == '-' && s[1] >= '0' && s[1] <= '9')))
+		return false;
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	return errno == 0 && *end == '\0';
+}
+
+/*
+ * Sets key k in cfg from text s: the one parser for defaults and for the
+ * file.  Returns NULL, or what was expected (caller frees); cfg keeps its
+ * previous value then.
+ */
+static char *
+value_set(const struct cfg_key *k, struct lp_config *cfg, const char *s)
+{
+	void *f = field(cfg, k->off);
+	struct lp_listen one, *v;
+	const char *why;
+	long long i;
+	int64_t ms;
+	uint64_t size;
+	int e;
+
+	switch (k->type) {
+	case CFG_STRING:
+		free(*(char **)f);
+		*(char **)f = xstrdup(s);
+		return NULL;
+	case CFG_INT:
+		if (!int_parse(s, &i) || i < k->min || i > k->max)
+			break;
+		*(int *)f = (int)i;
+		return NULL;
+	case CFG_BOOL:
+		if ((e = bool_parse(s)) < 0)
+			break;
+		*(bool *)f = e;
+		return NULL;
+	case CFG_DURATION:
+		if (parse_duration_ms(s, &ms) != 0 || ms < k->min)
+			break;
+		*(int64_t *)f = ms;
+		return NULL;
+	case CFG_SIZE:
+		if (parse_size(s, &size) != 0 || size < (uint64_t)k->min)
+			break;
+		*(uint64_t *)f = size;
+		return NULL;
+	case CFG_ENUM:
+		if ((e = k->parse_enum(s)) < 0)
+			break;
+		*(int *)f = e;
+		return NULL;
+	case CFG_LISTEN:
+		if ((why = listen_parse(s, &one)) != NULL)
+			return xstrdup(why);
+		v = xmalloc(sizeof(*v));
+		*v = one;
+		listen_replace(k, cfg, v, 1);
+		return NULL;
+	}
+	return key_expect(k);
+}
+
+static void
+value_free(const struct cfg_key *k, struct lp_config *cfg)
+{
+	void *f = field(cfg, k->off);
+
+	if (k->type == CFG_STRING) {
+		free(*(char **)f);
+		*(char **)f = NULL;
+	} else if (k->type == CFG_LISTEN) {
+		listen_replace(k, cfg, NULL, 0);
+	}
+}
+
+/* Back to the default; used for an empty value in the file. */
+static void
+value_reset(const struct cfg_key *k, struct lp_config *cfg)
+{
+	char *why;
+
+	value_free(k, cfg);
+	if (k->def != NULL && (why = value_set(k, cfg, k->def)) != NULL)
+		fatal("config: the default of %s is not %s", k->name, why);
+}
+
+static bool
+value_equal(const struct cfg_key *k, const struct lp_config *a,
+	    const struct lp_config *b)
+{
+	const void *fa = field(a, k->off), *fb = field(b, k->off);
+	const struct lp_listen *la, *lb;
+	const char *sa, *sb;
+	int n;
+
+	switch (k->type) {
+	case CFG_STRING:
+		sa = *(char *const *)fa;
+		sb = *(char *const *)fb;
+		if (sa == NULL || sb == NULL)
+			return sa == sb;
+		return strcmp(sa, sb) == 0;
+	case CFG_INT:
+	case CFG_ENUM:
+		return *(const int *)fa == *(const int *)fb;
+	case CFG_BOOL:
+		return *(const bool *)fa == *(const bool *)fb;
+	case CFG_DURATION:
+		return *(const int64_t *)fa == *(const int64_t *)fb;
+	case CFG_SIZE:
+		return *(const uint64_t *)fa == *(const uint64_t *)fb;
+	case CFG_LISTEN:
+		n = *(const int *)field(a, k->off_n);
+		if (n != *(const int *)field(b, k->off_n))
+			return false;
+		la = *(struct lp_listen *const *)fa;
+		lb = *(struct lp_listen *const *)fb;
+		for (int i = 0; i < n; i++)
+			if (la[i].port != lb[i].port ||
+			    strcmp(la[i].host, lb[i].host) != 0)
+				return false;
+		return true;
+	}
+	return false;
+}
+
+/* Deep copy of key k from src into dst, freeing what dst held. */
+static void
+value_copy(const struct cfg_key *k, struct lp_config *dst,
+	   const struct lp_config *src)
+{
+	const void *fs = field(src, k->off);
+	void *fd = field(dst, k->off);
+	const struct lp_listen *ls;
+	struct lp_listen *v;
+	const char *s;
+	int n;
+
+	switch (k->type) {
+	case CFG_STRING:
+		s = *(char *const *)fs;
+		free(*(char **)fd);
+		*(char **)fd = s != NULL ? xstrdup(s) : NULL;
+		break;
+	case CFG_INT:
+	case CFG_ENUM:
+		*(int *)fd = *(const int *)fs;
+		break;
+	case CFG_BOOL:
+		*(bool *)fd = *(const bool *)fs;
+		break;
+	case CFG_DURATION:
+		*(int64_t *)fd = *(const int64_t *)fs;
+		break;
+	case CFG_SIZE:
+		*(uint64_t *)fd = *(const uint64_t *)fs;
+		break;
+	case CFG_LISTEN:
+		n = *(const int *)field(src, k->off_n);
+		ls = *(struct lp_listen *const *)fs;
+		v = n > 0 ? xcalloc((size_t)n, sizeof(*v)) : NULL;
+		for (int i = 0; i < n; i++) {
+			v[i].host = xstrdup(ls[i].host);
+			v[i].port = ls[i].port;
+		}
+		listen_replace(k, dst, v, n);
+		break;
+	}
+}
+
+static struct lp_config *
+config_new(const char *path)
+{
+	struct lp_config *cfg = xcalloc(1, sizeof(*cfg));
+
+	cfg->path = xstrdup(path);
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct cfg_key *k = &cfg_keys[i];
+
+		if (k->def == NULL && k->type != CFG_STRING &&
+		    k->type != CFG_LISTEN)
+			fatal("config: key %s has no default", k->name);
+		value_reset(k, cfg);
+	}
+	return cfg;
+}
+
+void
+config_free(struct lp_config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < NKEYS; i++)
+		value_free(&cfg_keys[i], cfg);
+	free(cfg->path);
+	free(cfg);
+}
+
+static void
+key_error(struct cfg_parse *p, const struct cfg_key *k, const yaml_node_t *n,
+	  const char *expect)
+{
+	char *got = node_describe(n);
+	char *own = expect == NULL ? key_expect(k) : NULL;
+
+	perr(p, &n->start_mark, "%s: expected %s, got %s", k->name,
+	     expect != NULL ? expect : own, got);
+	free(own);
+	free(got);
+}
+
+/* One element of a listen list, or the single address written alone. */
+static bool
+listen_node(struct cfg_parse *p, const struct cfg_key *k, const yaml_node_t *n,
+	    struct lp_listen *out)
+{
+	const char *s, *why;
+
+	if (n->type != YAML_SCALAR_NODE || (s = node_text(n)) == NULL) {
+		key_error(p, k, n, LISTEN_EXPECT);
+		return false;
+	}
+	if ((why = listen_parse(s, out)) != NULL) {
+		key_error(p, k, n, why);
+		return false;
+	}
+	return true;
+}
+
+static bool
+listen_set(struct cfg_parse *p, const struct cfg_key *k, const yaml_node_t *n)
+{
+	yaml_node_item_t *it;
+	struct lp_listen *v;
+	size_t count;
+	int nv = 0;
+	bool ok = true;
+
+	if (n->type == YAML_MAPPING_NODE) {
+		key_error(p, k, n, NULL);
+		return false;
+	}
+	if (n->type == YAML_SCALAR_NODE) {
+		v = xcalloc(1, sizeof(*v));
+		if (listen_node(p, k, n, &v[0]))
+			nv = 1;
+		else
+			ok = false;
+	} else {
+		count = (size_t)(n->data.sequence.items.top -
+				 n->data.sequence.items.start);
+		v = xcalloc(count > 0 ? count : 1, sizeof(*v));
+		for (it = n->data.sequence.items.start;
+		     it < n->data.sequence.items.top; it++) {
+			const yaml_node_t *e =
+			    yaml_document_get_node(p->doc, *it);
+
+			if (listen_node(p, k, e, &v[nv]))
+				nv++;
+			else
+				ok = false;
+		}
+	}
+	if (!ok || nv == 0) {
+		listen_free(v, nv);
+		v = NULL;
+	}
+	if (!ok)
+		return false;
+	listen_replace(k, p->cfg, v, nv);
+	return true;
+}
+
+/* The file sets key k to node n. */
+static void
+key_set(struct cfg_parse *p, const struct cfg_key *k, yaml_node_t *n)
+{
+	size_t i = (size_t)(k - cfg_keys);
+	const char *s;
+	char *expect;
+	bool ok;
+
+	/*
+	 * An empty value puts text and lists back to their default: that is
+	 * how a file leaves cert_file unset.  Other types need a value.
+	 */
+	if (node_is_null(n) &&
+	    (k->type == CFG_STRING || k->type == CFG_LISTEN)) {
+		value_reset(k, p->cfg);
+		p->where[i] = n;
+		return;
+	}
+	if (k->type == CFG_LISTEN) {
+		ok = listen_set(p, k, n);
+	} else if (n->type != YAML_SCALAR_NODE || node_is_null(n) ||
+		   (s = node_text(n)) == NULL) {
+		key_error(p, k, n, NULL);
+		ok = false;
+	} else if ((expect = value_set(k, p->cfg, s)) != NULL) {
+		key_error(p, k, n, expect);
+		free(expect);
+		ok = false;
+	} else {
+		ok = true;
+	}
+	if (ok)
+		p->where[i] = n;
+	else
+		p->bad[i] = true;
+}
+
+/*
+ * The nearest key or section at the same level as an unknown key, if it is
+ * near enough to be a typo.  Caller frees.
+ */
+static char *
+key_suggest(const char *prefix, const char *key)
+{
+	size_t plen = prefix != NULL ? strlen(prefix) : 0;
+	size_t klen = strlen(key), best = SIZE_MAX, d;
+	char *found = NULL, *cand;
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		const char *name = cfg_keys[i].name, *c = name;
+
+		if (prefix != NULL) {
+			if (strncmp(name, prefix, plen) != 0 ||
+			    name[plen] != '.')
+				continue;
+			c = name + plen + 1;
+		}
+		cand = xstrndup(name, (size_t)(c - name) + strcspn(c, "."));
+		d = levenshtein(key, cand + (c - name));
+		if (d < best && (d <= 2 || d * 3 <= klen)) {
+			free(found);
+			found = cand;
+			best = d;
+		} else {
+			free(cand);
+		}
+	}
+	return found;
+}
+
+static void walk_mapping(struct cfg_parse *p, const yaml_node_t *map,
+			 const char *prefix);
+
+static void
+walk_pair(struct cfg_parse *p, const yaml_node_pair_t *pair,
+	  const yaml_node_t *map, const char *prefix)
+{
+	yaml_node_t *kn = yaml_document_get_node(p->doc, pair->key);
+	yaml_node_t *vn = yaml_document_get_node(p->doc, pair->value);
+	const struct cfg_key *k;
+	const char *key;
+	char *name, *got, *hint;
+
+	if (kn->type != YAML_SCALAR_NODE || (key = node_text(kn)) == NULL) {
+		got = node_describe(kn);
+		perr(p, &kn->start_mark, "expected a key name, got %s", got);
+		free(got);
+		return;
+	}
+	name = prefix != NULL ? xprintf("%s.%s", prefix, key) : xstrdup(key);
+
+	for (const yaml_node_pair_t *q = map->data.mapping.pairs.start;
+	     q < pair; q++) {
+		const yaml_node_t *prev =
+		    yaml_document_get_node(p->doc, q->key);
+
+		if (prev->type == YAML_SCALAR_NODE &&
+		    strcmp((const char *)prev->data.scalar.value, key) == 0) {
+			perr(p, &kn->start_mark,
+			     "duplicate key '%s' (first at line %zu)", name,
+			     prev->start_mark.line + 1);
+			goto out;
+		}
+	}
+
+	/* "http.listen:" at the top would dodge the duplicate check. */
+	if (strchr(key, '.') != NULL &&
+	    (key_find(name) != NULL || section_known(name))) {
+		perr(p, &kn->start_mark,
+		     "unknown key '%s' (write sections as nested mappings, "
+		     "not dotted names)",
+		     name);
+	} else if ((k = key_find(name)) != NULL) {
+		key_set(p, k, vn);
+	} else if (section_known(name)) {
+		if (vn->type == YAML_MAPPING_NODE) {
+			walk_mapping(p, vn, name);
+		} else if (!node_is_null(vn)) {
+			got = node_describe(vn);
+			perr(p, &vn->start_mark,
+			     "%s: expected a mapping of settings, got %s", name,
+			     got);
+			free(got);
+		}
+	} else if ((hint = key_suggest(prefix, key)) != NULL) {
+		perr(p, &kn->start_mark,
+		     "unknown key '%s' (did you mean '%s'?)", name, hint);
+		free(hint);
+	} else {
+		perr(p, &kn->start_mark, "unknown key '%s'", name);
+	}
+out:
+	free(name);
+}
+
+static void
+walk_mapping(struct cfg_parse *p, const yaml_node_t *map, const char *prefix)
+{
+	for (const yaml_node_pair_t *pair = map->data.mapping.pairs.start;
+	     pair < map->data.mapping.pairs.top; pair++)
+		walk_pair(p, pair, map, prefix);
+}
+
+/* The rules that tie several keys together. */
+static void
+config_check(struct cfg_parse *p)
+{
+	const struct lp_config *c = p->cfg;
+	size_t tls = key_index("http.tls.listen");
+	size_t plain = key_index("http.listen");
+	size_t rmin = key_index("database.reconnect_min");
+	size_t rmax = key_index("database.reconnect_max");
+	const yaml_node_t *n;
+	char buf[32], *got;
+
+	if (c->http.ntls_listen > 0) {
+		const yaml_mark_t *m =
+		    p->where[tls] != NULL ? &p->where[tls]->start_mark : NULL;
+
+		if (c->http.tls_cert_file == NULL || !*c->http.tls_cert_file)
+			perr(p, m,
+			     "http.tls.listen: HTTPS listeners need "
+			     "http.tls.cert_file to be set");
+		if (c->http.tls_key_file == NULL || !*c->http.tls_key_file)
+			perr(p, m,
+			     "http.tls.listen: HTTPS listeners need "
+			     "http.tls.key_file to be set");
+	}
+
+	if (c->http.nlisten == 0 && c->http.ntls_listen == 0 && !p->bad[tls] &&
+	    (n = p->where[plain]) != NULL) {
+		got = node_describe(n);
+		perr(p, &n->start_mark,
+		     "http.listen: expected at least one address when "
+		     "http.tls.listen is empty, got %s",
+		     got);
+		free(got);
+	}
+
+	if (c->database.reconnect_max_ms < c->database.reconnect_min_ms &&
+	    !p->bad[rmin] && !p->bad[rmax]) {
+		if ((n = p->where[rmax]) != NULL) {
+			format_duration(c->database.reconnect_min_ms, buf,
+					sizeof(buf));
+			got = node_describe(n);
+			perr(p, &n->start_mark,
+			     "database.reconnect_max: expected a duration no "
+			     "shorter than database.reconnect_min (%s), got %s",
+			     buf, got);
+		} else {
+			n = p->where[rmin];
+			format_duration(c->database.reconnect_max_ms, buf,
+					sizeof(buf));
+			got = n != NULL ? node_describe(n) : xstrdup("?");
+			perr(p, n != NULL ? &n->start_mark : NULL,
+			     "database.reconnect_min: expected a duration no "
+			     "longer than database.reconnect_max (%s), got %s",
+			     buf, got);
+		}
+		free(got);
+	}
+}
+
+/* libyaml's complaint, where it happened and what it was in the middle of. */
+static void
+syntax_error(struct cfg_parse *p, const yaml_parser_t *parser, const char *text,
+	     size_t len)
+{
+	const char *problem = parser->problem ? parser->problem : "bad YAML";
+	yaml_mark_t m = parser->problem_mark;
+	size_t i, at;
+
+	if (parser->error == YAML_MEMORY_ERROR)
+		fatal("config: out of memory");
+	if (parser->error == YAML_READER_ERROR) {
+		/* The reader only knows the byte offset. */
+		m.line = m.column = 0;
+		for (i = 0; i < parser->problem_offset && i < len; i++) {
+			if (text[i] == '\n') {
+				m.line++;
+				m.column = 0;
+			} else {
+				m.column++;
+			}
+		}
+		if (parser->problem_value >= 0)
+			perr(p, &m, "%s (byte 0x%02x)", problem,
+			     (unsigned)parser->problem_value);
+		else
+			perr(p, &m, "%s", problem);
+		return;
+	}
+
+	/* Tabs cannot indent YAML, and libyaml does not say so. */
+	for (at = 0, i = 0; i < m.line && at < len; at++)
+		if (text[at] == '\n')
+			i++;
+	while (at < len && text[at] == ' ')
+		at++;
+	if (at < len && text[at] == '\t') {
+		perr(p, &m, "%s (indent with spaces, not tabs)", problem);
+	} else if (parser->context != NULL &&
+		   (parser->context_mark.line != m.line ||
+		    parser->context_mark.column != m.column)) {
+		perr(p, &m, "%s (%s that starts at line %zu, column %zu)",
+		     problem, parser->context, parser->context_mark.line + 1,
+		     parser->context_mark.column + 1);
+	} else if (parser->context != NULL) {
+		perr(p, &m, "%s (%s)", problem, parser->context);
+	} else {
+		perr(p, &m, "%s", problem);
+	}
+}
+
+struct lp_config *
+config_parse(const char *name, const char *text, size_t len,
+	     struct strlist *errs)
+{
+	struct cfg_parse p = {.name = name, .errs = errs};
+	yaml_parser_t parser;
+	yaml_document_t doc, extra;
+	yaml_node_t *root, *more;
+	char *got;
+
+	p.cfg = config_new(name);
+	if (!yaml_parser_initialize(&parser))
+		fatal("config: out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		syntax_error(&p, &parser, text, len);
+		goto out;
+	}
+	p.doc = &doc;
+	/* No root: an empty file, or only comments.  All defaults. */
+	if ((root = yaml_document_get_root_node(&doc)) != NULL) {
+		if (root->type == YAML_MAPPING_NODE) {
+			walk_mapping(&p, root, NULL);
+		} else if (!node_is_null(root)) {
+			got = node_describe(root);
+			perr(&p, &root->start_mark,
+			     "expected a mapping of settings at the top "
+			     "level, got %s",
+			     got);
+			free(got);
+		}
+		if (!yaml_parser_load(&parser, &extra)) {
+			syntax_error(&p, &parser, text, len);
+		} else {
+			if ((more = yaml_document_get_root_node(&extra)) !=
+			    NULL)
+				perr(&p, &more->start_mark,
+				     "a second YAML document: the file must "
+				     "hold one");
+			yaml_document_delete(&extra);
+		}
+	}
+	config_check(&p);
+	yaml_document_delete(&doc);
+out:
+	yaml_parser_delete(&parser);
+	if (p.nerrs > 0) {
+		config_free(p.cfg);
+		return NULL;
+	}
+	return p.cfg;
+}
+
+/* The whole file in a new NUL-terminated buffer; -1 with errno set. */
+static int
+read_file(const char *path, char **out, size_t *outlen)
+{
+	size_t len = 0, cap = 4096;
+	char *buf;
+	ssize_t n;
+	int fd, saved;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	buf = xmalloc(cap);
+	for (;;) {
+		if (len + 1 >= cap) {
+			if (cap >= CONFIG_MAX_BYTES) {
+				errno = EFBIG;
+				goto fail;
+			}
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto fail;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	*out = buf;
+	*outlen = len;
+	return 0;
+fail:
+	saved = errno;
+	close(fd);
+	free(buf);
+	errno = saved;
+	return -1;
+}
+
+struct lp_config *
+config_load(const char *path, struct strlist *errs)
+{
+	struct lp_config *cfg;
+	const char *url;
+	char *text;
+	size_t len;
+
+	if (read_file(path, &text, &len) != 0) {
+		strlist_addf(errs, "%s: cannot read: %s", path,
+			     strerror(errno));
+		return NULL;
+	}
+	cfg = config_parse(path, text, len, errs);
+	free(text);
+	if (cfg == NULL)
+		return NULL;
+
+	/* Keeps the password out of a file others may read. */
+	if ((url = getenv("LINKPULSE_DATABASE_URL")) != NULL && *url != '\0') {
+		free(cfg->database.url);
+		cfg->database.url = xstrdup(url);
+	}
+	return cfg;
+}
+
+void
+config_keep_restart_only(const struct lp_config *old, struct lp_config *new,
+			 struct strlist *notes)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct cfg_key *k = &cfg_keys[i];
+
+		if (!k->restart_only || value_equal(k, old, new))
+			continue;
+		strlist_addf(notes,
+			     "%s changed; a restart is needed to apply it",
+			     k->name);
+		value_copy(k, new, old);
+	}
+}

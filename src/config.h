@@ -1,0 +1,78 @@
+/*
+ * config.h - the daemon's configuration: one YAML file parsed by libyaml
+ * into struct lp_config.  Every key is a row of a table in config.c (name,
+ * type, target field, default, whether a reload may change it), so adding a
+ * setting is adding a row.  Errors name file:line:column, the key and what
+ * was expected; unknown keys are errors with a "did you mean" suggestion.
+ */
+#ifndef LP_CONFIG_H
+#define LP_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "util.h"
+
+struct lp_listen {
+	char *host; /* numeric address or name; "" for every address */
+	int port;
+};
+
+struct lp_config {
+	char *path;
+
+	struct {
+		struct lp_listen *listen; /* plain HTTP listeners */
+		int nlisten;
+		struct lp_listen *tls_listen; /* HTTPS listeners */
+		int ntls_listen;
+		char *tls_cert_file;
+		char *tls_key_file;
+		uint64_t max_header_size;
+		uint64_t max_body_size;
+		int64_t request_timeout_ms;
+	} http;
+
+	struct {
+		char *url;
+		int pool_size;
+		int64_t statement_timeout_ms;
+		int64_t connect_timeout_ms;
+		int64_t reconnect_min_ms;
+		int64_t reconnect_max_ms;
+		int64_t startup_timeout_ms;
+		bool auto_migrate;
+	} database;
+
+	struct {
+		enum log_level level;
+		enum log_format format;
+	} log;
+
+	struct {
+		int64_t grace_ms;
+	} shutdown;
+};
+
+/*
+ * Reads and validates path.  On success returns a new configuration; on
+ * failure returns NULL and appends every error found to errs, each one
+ * line "FILE:LINE:COL: ...".  LINKPULSE_DATABASE_URL, when set and not
+ * empty, overrides database.url.
+ */
+struct lp_config *config_load(const char *path, struct strlist *errs);
+/* Same, from a string; name stands in for the file name in errors. */
+struct lp_config *config_parse(const char *name, const char *text, size_t len,
+			       struct strlist *errs);
+void config_free(struct lp_config *);
+
+/*
+ * For a reload: appends to notes one line per key whose new value differs
+ * from the old one but that only a restart can apply (those keep their old
+ * value: the function copies them from old into new).
+ */
+void config_keep_restart_only(const struct lp_config *old,
+			      struct lp_config *new, struct strlist *notes);
+
+#endif

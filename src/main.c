@@ -1,0 +1,513 @@
+/*
+ * main.c - linkpulsed: options, configuration, the start-up schema check,
+ * then every subsystem in order on one libevent loop, signals as events,
+ * reload and drain.  Everything else is reached from here.
+ */
+#include "lpconf.h" /* what configure found */
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+#include "api.h"
+#include "config.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "schema.h"
+#include "sdnotify.h"
+
+#define DEFAULT_CONFIG SYSCONFDIR "/linkpulse/linkpulse.yaml"
+#define EVENTS_CHANNEL "linkpulse_events"
+#define PARTITION_INTERVAL_S 3600
+
+struct daemon {
+	struct event_base *base;
+	struct lp_config *cfg;
+	struct db_pool *db;
+	struct db_listen *listen;
+	struct http_server *http;
+	struct event *sig_hup, *sig_term, *sig_int;
+	struct event *grace_timer;
+	struct event *partition_timer;
+	double started;
+	bool stopping;
+	int exit_code;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: linkpulsed [-t] [-c FILE]\n"
+		   "  -c, --config FILE  configuration file (default %s)\n"
+		   "  -t, --test         check the configuration, then exit\n"
+		   "  -V, --version      print the version\n"
+		   "  -h, --help         print this help\n",
+		DEFAULT_CONFIG);
+}
+
+static struct lp_config *
+load_config(const char *path)
+{
+	struct strlist errs = {0};
+	struct lp_config *cfg = config_load(path, &errs);
+
+	for (size_t i = 0; i < errs.n; i++)
+		log_error("%s", errs.v[i]);
+	strlist_free(&errs);
+	return cfg;
+}
+
+/* ---- start-up schema check (blocking: the loop is not running yet) ---- */
+
+static PGconn *
+connect_blocking(const struct lp_config *cfg)
+{
+	int64_t deadline = mono_ms() + cfg->database.startup_timeout_ms;
+	char timeout[32];
+	const char *keys[] = {"dbname", "connect_timeout", "application_name",
+			      NULL};
+	const char *vals[] = {cfg->database.url, timeout, "linkpulsed", NULL};
+
+	snprintf(timeout, sizeof timeout, "%lld",
+		 (long long)(cfg->database.connect_timeout_ms + 999) / 1000);
+	for (int attempt = 0;; attempt++) {
+		PGconn *c = PQconnectdbParams(keys, vals, 1);
+		char *msg;
+		int64_t wait;
+
+		if (PQstatus(c) == CONNECTION_OK)
+			return c;
+		msg = xstrdup(PQerrorMessage(c));
+		msg[strcspn(msg, "\n")] = '\0';
+		PQfinish(c);
+		wait = db_backoff_ms(attempt, 250, 5000);
+		if (mono_ms() + wait > deadline) {
+			log_error("database: cannot connect: %s (gave up after "
+				  "database.startup_timeout)",
+				  msg);
+			free(msg);
+			return NULL;
+		}
+		log_warn("database: cannot connect: %s; retrying", msg);
+		free(msg);
+		usleep((useconds_t)wait * 1000);
+	}
+}
+
+static void
+migration_applied(const struct migration *m)
+{
+	log_info("schema: applied %s", m->name);
+}
+
+static int
+check_schema(const struct lp_config *cfg)
+{
+	char err[512];
+	PGconn *c = connect_blocking(cfg);
+	int current, latest = schema_latest_version(), rc = -1;
+
+	if (c == NULL)
+		return -1;
+	current = schema_current_version(c, err, sizeof err);
+	if (current < 0) {
+		log_error("schema: %s", err);
+	} else if (current < latest && cfg->database.auto_migrate) {
+		log_info("schema: at version %d, migrating to %d", current,
+			 latest);
+		if (schema_migrate(c, migration_applied, err, sizeof err) != 0)
+			log_error("schema: %s", err);
+		else
+			rc = 0;
+	} else if (current < latest) {
+		log_error("schema: the database is at version %d, this "
+			  "linkpulsed needs %d: run 'linkpulsectl migrate' "
+			  "(or set database.auto_migrate: true)",
+			  current, latest);
+	} else {
+		if (current > latest)
+			log_warn("schema: the database is at version %d, newer "
+				 "than this linkpulsed knows (%d)",
+				 current, latest);
+		rc = 0;
+	}
+	PQfinish(c);
+	return rc;
+}
+
+/* ---- metrics that are read rather than counted ---- */
+
+static void
+collect(void *arg)
+{
+	struct daemon *d = arg;
+	struct db_pool_stats st;
+
+	db_pool_stats(d->db, &st);
+	metrics_gauge_set("linkpulse_uptime_seconds",
+			  "Seconds since linkpulsed started.", "",
+			  mono_sec() - d->started);
+	metrics_gauge_set("linkpulse_db_pool_size",
+			  "Configured database connections.", "", st.size);
+	metrics_gauge_set("linkpulse_db_pool_connections",
+			  "Database connections by state.", "state=\"busy\"",
+			  st.busy);
+	metrics_gauge_set("linkpulse_db_pool_connections",
+			  "Database connections by state.", "state=\"idle\"",
+			  st.connected - st.busy);
+	metrics_gauge_set("linkpulse_db_pool_connections",
+			  "Database connections by state.",
+			  "state=\"disconnected\"", st.size - st.connected);
+	metrics_gauge_set("linkpulse_db_pool_waiting",
+			  "Queries waiting for a database connection.", "",
+			  st.waiting);
+	metrics_gauge_set("linkpulse_db_queries_total",
+			  "Queries completed.", "", (double)st.queries);
+	metrics_gauge_set("linkpulse_db_query_errors_total", "Queries failed.",
+			  "", (double)st.errors);
+	metrics_gauge_set("linkpulse_db_reconnects_total",
+			  "Pool connections re-established after a loss.", "",
+			  (double)st.reconnects);
+	metrics_gauge_set("linkpulse_db_listen_connected",
+			  "1 when the LISTEN connection is up.", "",
+			  db_listen_connected(d->listen));
+	metrics_gauge_set("linkpulse_db_listen_reconnects_total",
+			  "LISTEN connection re-establishments.", "",
+			  (double)db_listen_reconnects(d->listen));
+	metrics_gauge_set("linkpulse_http_requests_in_flight",
+			  "HTTP requests being served.", "",
+			  http_inflight(d->http));
+}
+
+static void
+reload_metric(bool ok)
+{
+	metrics_gauge_set("linkpulse_config_last_reload_successful",
+			  "1 if the last configuration reload succeeded.", "",
+			  ok);
+	if (ok)
+		metrics_gauge_set(
+		    "linkpulse_config_last_reload_success_timestamp_seconds",
+		    "When the configuration was last loaded successfully.", "",
+		    (double)wall_ms() / 1000);
+}
+
+/* ---- the listening connection ---- */
+
+static void
+on_notify(const char *channel, const char *payload, void *arg)
+{
+	char *ch = metrics_label_escape(channel);
+	char labels[256];
+
+	snprintf(labels, sizeof labels, "channel=\"%s\"", ch);
+	free(ch);
+	metrics_counter_add("linkpulse_db_notifications_total",
+			    "Notifications received, by channel.", labels, 1);
+	log_debug("listen: notification on %s", channel);
+}
+
+static void
+on_listen_state(bool connected, void *arg)
+{
+	log_info("listen: %s", connected ? "connected, listening"
+					 : "connection lost");
+}
+
+/* ---- event partitions ahead of time ---- */
+
+static void
+partitions_done(PGresult *res, const char *error, void *arg)
+{
+	if (error != NULL)
+		log_warn("partitions: could not create event partitions: %s",
+			 error);
+	else if (atoi(PQgetvalue(res, 0, 0)) > 0)
+		log_info("partitions: created %s event partition(s)",
+			 PQgetvalue(res, 0, 0));
+}
+
+static void
+partitions_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	db_query(d->db,
+		 "SELECT lp_ensure_event_partitions(now() - interval '1 month',"
+		 " now() + interval '3 months')",
+		 0, NULL, partitions_done, NULL);
+}
+
+/* ---- reload and shutdown ---- */
+
+static int
+apply_config(struct daemon *d, struct lp_config *cfg, struct strlist *errs)
+{
+	struct http_limits limits = {
+	    .max_header_size = cfg->http.max_header_size,
+	    .max_body_size = cfg->http.max_body_size,
+	    .request_timeout_ms = cfg->http.request_timeout_ms,
+	};
+
+	/* TLS first: the only step that can fail leaves nothing half-done. */
+	if (cfg->http.ntls_listen > 0 &&
+	    http_set_tls(d->http, cfg->http.tls_cert_file,
+			 cfg->http.tls_key_file, errs) != 0)
+		return -1;
+	http_set_limits(d->http, &limits);
+	log_configure(cfg->log.level, cfg->log.format);
+	return 0;
+}
+
+static void
+reload(struct daemon *d)
+{
+	struct strlist notes = {0};
+	struct lp_config *cfg;
+
+	sd_notify_reloading();
+	log_info("reload: reading %s", d->cfg->path);
+	cfg = load_config(d->cfg->path);
+	if (cfg != NULL) {
+		config_keep_restart_only(d->cfg, cfg, &notes);
+		for (size_t i = 0; i < notes.n; i++)
+			log_warn("reload: %s", notes.v[i]);
+		strlist_free(&notes);
+		if (apply_config(d, cfg, &notes) != 0) {
+			for (size_t i = 0; i < notes.n; i++)
+				log_error("reload: %s", notes.v[i]);
+			strlist_free(&notes);
+			config_free(cfg);
+			cfg = NULL;
+		}
+	}
+	if (cfg == NULL) {
+		log_error("reload: failed; keeping the running configuration");
+		reload_metric(false);
+	} else {
+		config_free(d->cfg);
+		d->cfg = cfg;
+		reload_metric(true);
+		log_info("reload: configuration applied");
+	}
+	sd_notify_ready("running");
+}
+
+static void
+drained(void *arg)
+{
+	struct daemon *d = arg;
+
+	log_info("shutdown: every request finished; exiting");
+	event_base_loopexit(d->base, NULL);
+}
+
+static void
+grace_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	log_warn("shutdown: grace period over with %d request(s) in flight; "
+		 "exiting",
+		 http_inflight(d->http));
+	event_base_loopexit(d->base, NULL);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct timeval tv;
+
+	if (sig == SIGHUP) {
+		if (!d->stopping)
+			reload(d);
+		return;
+	}
+	if (d->stopping) {
+		log_warn("shutdown: second signal; exiting at once");
+		event_base_loopbreak(d->base);
+		return;
+	}
+	d->stopping = true;
+	sd_notify_stopping();
+	log_info("shutdown: %s received; draining for up to %lld ms",
+		 sig == SIGTERM ? "SIGTERM" : "SIGINT",
+		 (long long)d->cfg->shutdown.grace_ms);
+	tv.tv_sec = (time_t)(d->cfg->shutdown.grace_ms / 1000);
+	tv.tv_usec = (suseconds_t)(d->cfg->shutdown.grace_ms % 1000) * 1000;
+	d->grace_timer = evtimer_new(d->base, grace_expired, d);
+	evtimer_add(d->grace_timer, &tv);
+	event_del(d->partition_timer);
+	http_drain(d->http, drained, d);
+}
+
+/* ---- start and stop, in order ---- */
+
+static int
+start(struct daemon *d)
+{
+	struct db_options dbo = {
+	    .conninfo = d->cfg->database.url,
+	    .pool_size = d->cfg->database.pool_size,
+	    .statement_timeout_ms = d->cfg->database.statement_timeout_ms,
+	    .connect_timeout_ms = d->cfg->database.connect_timeout_ms,
+	    .reconnect_min_ms = d->cfg->database.reconnect_min_ms,
+	    .reconnect_max_ms = d->cfg->database.reconnect_max_ms,
+	    .application_name = "linkpulsed",
+	};
+	struct timeval hour = {PARTITION_INTERVAL_S, 0}, now = {0, 0};
+	struct strlist errs = {0};
+	char labels[128];
+
+	/* 1. The loop, and signals as events on it. */
+	d->base = event_base_new();
+	if (d->base == NULL)
+		fatal("event_base_new failed");
+	signal(SIGPIPE, SIG_IGN);
+	d->sig_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
+	d->sig_term = evsignal_new(d->base, SIGTERM, on_signal, d);
+	d->sig_int = evsignal_new(d->base, SIGINT, on_signal, d);
+	event_add(d->sig_hup, NULL);
+	event_add(d->sig_term, NULL);
+	event_add(d->sig_int, NULL);
+
+	/* 2. Metrics first, so every later module may count. */
+	d->started = mono_sec();
+	snprintf(labels, sizeof labels, "version=\"%s\"", PACKAGE_VERSION);
+	metrics_gauge_set("linkpulse_build_info",
+			  "linkpulsed build information.", labels, 1);
+	reload_metric(true);
+
+	/* 3. The database: a query pool and the LISTEN connection. */
+	d->db = db_pool_new(d->base, &dbo);
+	dbo.pool_size = 1;
+	d->listen = db_listen_new(d->base, &dbo, on_notify, on_listen_state, d);
+	db_listen_add(d->listen, EVENTS_CHANNEL);
+
+	/* 4. HTTP: routes, limits and TLS, then the listeners. */
+	d->http = http_server_new(d->base, d->db);
+	api_system_init(d->http, d->listen);
+	metrics_add_collector(collect, d);
+	if (apply_config(d, d->cfg, &errs) != 0 ||
+	    http_listen(d->http, d->cfg->http.listen, d->cfg->http.nlisten,
+			false, &errs) != 0 ||
+	    http_listen(d->http, d->cfg->http.tls_listen,
+			d->cfg->http.ntls_listen, true, &errs) != 0) {
+		for (size_t i = 0; i < errs.n; i++)
+			log_error("http: %s", errs.v[i]);
+		strlist_free(&errs);
+		return -1;
+	}
+
+	/* 5. Background upkeep. */
+	d->partition_timer =
+	    event_new(d->base, -1, EV_PERSIST, partitions_tick, d);
+	event_add(d->partition_timer, &hour);
+	event_base_once(d->base, -1, EV_TIMEOUT, partitions_tick, d, &now);
+
+	/* 6. Tell systemd. */
+	sd_watchdog_start(d->base);
+	sd_notify_ready("running");
+	log_info("linkpulsed %s started", PACKAGE_VERSION);
+	return 0;
+}
+
+static void
+stop(struct daemon *d)
+{
+	/* Reverse order; the pool goes before HTTP so that queries failing
+	 * as it closes can still answer their requests. */
+	sd_watchdog_stop();
+	if (d->partition_timer != NULL)
+		event_free(d->partition_timer);
+	if (d->grace_timer != NULL)
+		event_free(d->grace_timer);
+	if (d->db != NULL)
+		db_pool_free(d->db);
+	http_server_free(d->http);
+	if (d->listen != NULL)
+		db_listen_free(d->listen);
+	metrics_free_all();
+	if (d->sig_hup != NULL) {
+		event_free(d->sig_hup);
+		event_free(d->sig_term);
+		event_free(d->sig_int);
+	}
+	if (d->base != NULL)
+		event_base_free(d->base);
+	libevent_global_shutdown();
+	config_free(d->cfg);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"test", no_argument, NULL, 't'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *path = DEFAULT_CONFIG;
+	struct daemon d = {0};
+	bool test_only = false;
+	int ch;
+
+	log_init("linkpulsed");
+	while ((ch = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			test_only = true;
+			break;
+		case 'V':
+			printf("linkpulsed %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "linkpulsed: unexpected argument '%s'\n",
+			argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+
+	d.cfg = load_config(path);
+	if (d.cfg == NULL) {
+		log_error("configuration %s is not valid", path);
+		return 1;
+	}
+	if (test_only) {
+		fprintf(stderr, "linkpulsed: configuration %s is valid\n", path);
+		config_free(d.cfg);
+		return 0;
+	}
+	log_configure(d.cfg->log.level, d.cfg->log.format);
+
+	if (check_schema(d.cfg) != 0 || start(&d) != 0) {
+		stop(&d);
+		return 1;
+	}
+	event_base_dispatch(d.base);
+	log_info("linkpulsed stopped");
+	stop(&d);
+	return d.exit_code;
+}

@@ -1,0 +1,831 @@
+/*
+ * test_config.c - unit tests of config.c: defaults, every value type,
+ * error messages and their file:line:column, the checks across keys, the
+ * environment override, the shipped example and what a reload keeps.
+ */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "ut.h"
+
+static struct lp_config *
+parse(const char *text, struct strlist *errs)
+{
+	return config_parse("t.yaml", text, strlen(text), errs);
+}
+
+/* Parses text that must fail with exactly one error, and returns it. */
+static char *
+one_error(const char *text)
+{
+	struct strlist errs = {0};
+	struct lp_config *cfg = parse(text, &errs);
+	char *e = NULL;
+
+	CHECK(cfg == NULL);
+	CHECK(errs.n == 1);
+	for (size_t i = 0; errs.n != 1 && i < errs.n; i++)
+		fprintf(stderr, "  error: %s\n", errs.v[i]);
+	if (errs.n > 0)
+		e = xstrdup(errs.v[0]);
+	config_free(cfg);
+	strlist_free(&errs);
+	return e != NULL ? e : xstrdup("(no error)");
+}
+
+static void
+check_error(const char *text, const char *want)
+{
+	char *e = one_error(text);
+
+	CHECK_STR(e, want);
+	free(e);
+}
+
+/* A file that must load; errors are printed to explain a failure. */
+static struct lp_config *
+parse_ok(const char *text)
+{
+	struct strlist errs = {0};
+	struct lp_config *cfg = parse(text, &errs);
+
+	for (size_t i = 0; i < errs.n; i++)
+		fprintf(stderr, "  unexpected error: %s\n", errs.v[i]);
+	CHECK(cfg != NULL);
+	CHECK(errs.n == 0);
+	strlist_free(&errs);
+	return cfg;
+}
+
+static void
+check_defaults(const struct lp_config *c)
+{
+	CHECK(c->http.nlisten == 1);
+	if (c->http.nlisten == 1) {
+		CHECK_STR(c->http.listen[0].host, "127.0.0.1");
+		CHECK(c->http.listen[0].port == 8080);
+	}
+	CHECK(c->http.ntls_listen == 0);
+	CHECK(c->http.tls_listen == NULL);
+	CHECK(c->http.tls_cert_file == NULL);
+	CHECK(c->http.tls_key_file == NULL);
+	CHECK(c->http.max_header_size == 16 * 1024);
+	CHECK(c->http.max_body_size == 10 * 1024 * 1024);
+	CHECK(c->http.request_timeout_ms == 30000);
+	CHECK_STR(c->database.url, "postgresql:///linkpulse");
+	CHECK(c->database.pool_size == 8);
+	CHECK(c->database.statement_timeout_ms == 30000);
+	CHECK(c->database.connect_timeout_ms == 10000);
+	CHECK(c->database.reconnect_min_ms == 250);
+	CHECK(c->database.reconnect_max_ms == 30000);
+	CHECK(c->database.startup_timeout_ms == 60000);
+	CHECK(c->database.auto_migrate == false);
+	CHECK(c->log.level == LP_LOG_INFO);
+	CHECK(c->log.format == LP_LOG_TEXT);
+	CHECK(c->shutdown.grace_ms == 10000);
+}
+
+static void
+test_defaults_empty_file(void)
+{
+	struct lp_config *cfg = parse_ok("");
+
+	if (cfg != NULL) {
+		check_defaults(cfg);
+		CHECK_STR(cfg->path, "t.yaml");
+	}
+	config_free(cfg);
+}
+
+static void
+test_defaults_comments_only(void)
+{
+	struct lp_config *cfg = parse_ok("# nothing here\n\n   # at all\n");
+
+	if (cfg != NULL)
+		check_defaults(cfg);
+	config_free(cfg);
+
+	cfg = parse_ok("---\n");
+	if (cfg != NULL)
+		check_defaults(cfg);
+	config_free(cfg);
+
+	/* An empty section is no change either. */
+	cfg = parse_ok("http:\ndatabase: ~\n");
+	if (cfg != NULL)
+		check_defaults(cfg);
+	config_free(cfg);
+}
+
+static void
+test_every_key_set(void)
+{
+	struct lp_config *c = parse_ok("http:\n"
+				       "  listen: ['10.0.0.1:80', ':81']\n"
+				       "  tls:\n"
+				       "    listen: '[::]:443'\n"
+				       "    cert_file: /etc/lp/cert.pem\n"
+				       "    key_file: /etc/lp/key.pem\n"
+				       "  max_header_size: 32KiB\n"
+				       "  max_body_size: 1MB\n"
+				       "  request_timeout: 1m30s\n"
+				       "database:\n"
+				       "  url: \"postgresql://u@db/lp\"\n"
+				       "  pool_size: 256\n"
+				       "  statement_timeout: 0\n"
+				       "  connect_timeout: 5s\n"
+				       "  reconnect_min: 100ms\n"
+				       "  reconnect_max: 2m\n"
+				       "  startup_timeout: 2h\n"
+				       "  auto_migrate: yes\n"
+				       "log:\n"
+				       "  level: debug\n"
+				       "  format: json\n"
+				       "shutdown:\n"
+				       "  grace: 0\n");
+
+	if (c == NULL)
+		return;
+	CHECK(c->http.nlisten == 2);
+	CHECK(c->http.ntls_listen == 1);
+	if (c->http.nlisten == 2 && c->http.ntls_listen == 1) {
+		CHECK_STR(c->http.listen[0].host, "10.0.0.1");
+		CHECK(c->http.listen[0].port == 80);
+		CHECK_STR(c->http.listen[1].host, "");
+		CHECK(c->http.listen[1].port == 81);
+		CHECK_STR(c->http.tls_listen[0].host, "::");
+		CHECK(c->http.tls_listen[0].port == 443);
+	}
+	CHECK_STR(c->http.tls_cert_file, "/etc/lp/cert.pem");
+	CHECK_STR(c->http.tls_key_file, "/etc/lp/key.pem");
+	CHECK(c->http.max_header_size == 32 * 1024);
+	CHECK(c->http.max_body_size == 1000000);
+	CHECK(c->http.request_timeout_ms == 90000);
+	CHECK_STR(c->database.url, "postgresql://u@db/lp");
+	CHECK(c->database.pool_size == 256);
+	CHECK(c->database.statement_timeout_ms == 0);
+	CHECK(c->database.connect_timeout_ms == 5000);
+	CHECK(c->database.reconnect_min_ms == 100);
+	CHECK(c->database.reconnect_max_ms == 120000);
+	CHECK(c->database.startup_timeout_ms == 7200000);
+	CHECK(c->database.auto_migrate == true);
+	CHECK(c->log.level == LP_LOG_DEBUG);
+	CHECK(c->log.format == LP_LOG_JSON);
+	CHECK(c->shutdown.grace_ms == 0);
+	config_free(c);
+}
+
+static void
+test_durations(void)
+{
+	struct lp_config *c = parse_ok("database:\n"
+				       "  connect_timeout: 1h30m\n"
+				       "  startup_timeout: 7d\n"
+				       "  statement_timeout: 250ms\n");
+
+	if (c != NULL) {
+		CHECK(c->database.connect_timeout_ms == 5400000);
+		CHECK(c->database.startup_timeout_ms == 7LL * 86400 * 1000);
+		CHECK(c->database.statement_timeout_ms == 250);
+	}
+	config_free(c);
+
+	check_error("shutdown:\n  grace: 10 seconds\n",
+		    "t.yaml:2:10: shutdown.grace: expected a duration such as "
+		    "250ms, 30s or 1h30m, got '10 seconds'");
+	check_error("shutdown:\n  grace: -1s\n",
+		    "t.yaml:2:10: shutdown.grace: expected a duration such as "
+		    "250ms, 30s or 1h30m, got '-1s'");
+	/* request_timeout must be above zero. */
+	check_error("http:\n  request_timeout: 0\n",
+		    "t.yaml:2:20: http.request_timeout: expected a duration "
+		    "greater than 0 such as 250ms, 30s or 1h30m, got '0'");
+}
+
+static void
+test_sizes(void)
+{
+	struct lp_config *c = parse_ok("http:\n"
+				       "  max_header_size: 1024\n"
+				       "  max_body_size: 2GiB\n");
+
+	if (c != NULL) {
+		CHECK(c->http.max_header_size == 1024);
+		CHECK(c->http.max_body_size == 2ULL << 30);
+	}
+	config_free(c);
+
+	check_error("http:\n  max_header_size: 1023B\n",
+		    "t.yaml:2:20: http.max_header_size: expected a size of at "
+		    "least 1KiB such as 64KiB or 1MiB, got '1023B'");
+}
+
+static void
+test_error_position(void)
+{
+	/* The value's own line and column, counted from 1. */
+	check_error("# linkpulse\n"
+		    "\n"
+		    "http:\n"
+		    "  listen: 127.0.0.1:8080\n"
+		    "\n"
+		    "\n"
+		    "  max_body_size: 10 potatoes\n",
+		    "t.yaml:7:18: http.max_body_size: expected a size such as "
+		    "64KiB or 1MiB, got '10 potatoes'");
+	check_error("http: {max_body_size: lots}\n",
+		    "t.yaml:1:23: http.max_body_size: expected a size such as "
+		    "64KiB or 1MiB, got 'lots'");
+}
+
+static void
+test_int_range(void)
+{
+	struct lp_config *c = parse_ok("database:\n  pool_size: 1\n");
+
+	if (c != NULL)
+		CHECK(c->database.pool_size == 1);
+	config_free(c);
+
+	check_error("database:\n  pool_size: 0\n",
+		    "t.yaml:2:14: database.pool_size: expected an integer from "
+		    "1 to 256, got '0'");
+	check_error("database:\n  pool_size: 257\n",
+		    "t.yaml:2:14: database.pool_size: expected an integer from "
+		    "1 to 256, got '257'");
+	check_error("database:\n  pool_size: 8x\n",
+		    "t.yaml:2:14: database.pool_size: expected an integer from "
+		    "1 to 256, got '8x'");
+	check_error("database:\n  pool_size: 99999999999999999999\n",
+		    "t.yaml:2:14: database.pool_size: expected an integer from "
+		    "1 to 256, got '99999999999999999999'");
+}
+
+static void
+test_bool_spellings(void)
+{
+	static const struct {
+		const char *text;
+		bool want;
+	} cases[] = {
+	    {"true", true},   {"yes", true}, {"on", true},
+	    {"false", false}, {"no", false}, {"off", false},
+	};
+
+	for (size_t i = 0; i < nitems(cases); i++) {
+		char *text =
+		    xprintf("database:\n  auto_migrate: %s\n", cases[i].text);
+		struct lp_config *c = parse_ok(text);
+
+		if (c != NULL)
+			CHECK(c->database.auto_migrate == cases[i].want);
+		config_free(c);
+		free(text);
+	}
+	check_error("database:\n  auto_migrate: maybe\n",
+		    "t.yaml:2:17: database.auto_migrate: expected true, false, "
+		    "yes, no, on or off, got 'maybe'");
+}
+
+static void
+test_enums(void)
+{
+	struct lp_config *c = parse_ok("log: {level: error, format: text}\n");
+
+	if (c != NULL) {
+		CHECK(c->log.level == LP_LOG_ERROR);
+		CHECK(c->log.format == LP_LOG_TEXT);
+	}
+	config_free(c);
+
+	check_error(
+	    "log:\n  level: verbose\n",
+	    "t.yaml:2:10: log.level: expected one of error, warn, info, "
+	    "debug, got 'verbose'");
+	check_error("log:\n  format: xml\n",
+		    "t.yaml:2:11: log.format: expected one of text, json, got "
+		    "'xml'");
+}
+
+static void
+test_unknown_key_suggestion(void)
+{
+	check_error("http:\n  max_bodysize: 1MiB\n",
+		    "t.yaml:2:3: unknown key 'http.max_bodysize' (did you mean "
+		    "'http.max_body_size'?)");
+	/* A misspelt section is reported once, not for each key inside. */
+	check_error("databse:\n  url: x\n  pool: 3\n",
+		    "t.yaml:1:1: unknown key 'databse' (did you mean "
+		    "'database'?)");
+	/* Two edits away from a short name, three from a long one. */
+	check_error("log:\n  lvl: info\n",
+		    "t.yaml:2:3: unknown key 'log.lvl' (did you mean "
+		    "'log.level'?)");
+	check_error("database:\n  reconectmn: 1s\n",
+		    "t.yaml:2:3: unknown key 'database.reconectmn' (did you "
+		    "mean 'database.reconnect_min'?)");
+	check_error("http:\n  tls:\n    certfile: a.pem\n",
+		    "t.yaml:3:5: unknown key 'http.tls.certfile' (did you mean "
+		    "'http.tls.cert_file'?)");
+}
+
+static void
+test_unknown_key_no_suggestion(void)
+{
+	check_error("http:\n  frobnicate: 1\n",
+		    "t.yaml:2:3: unknown key 'http.frobnicate'");
+	check_error("metrics: true\n", "t.yaml:1:1: unknown key 'metrics'");
+	/* Three edits from "level" is too many for a four-letter name. */
+	check_error("log:\n  lvlx: info\n",
+		    "t.yaml:2:3: unknown key 'log.lvlx'");
+	/* Only siblings are candidates: "url" lives in database, not http. */
+	check_error("http:\n  url: x\n", "t.yaml:2:3: unknown key 'http.url'");
+}
+
+static void
+test_dotted_key_rejected(void)
+{
+	check_error("http.listen: ':80'\n",
+		    "t.yaml:1:1: unknown key 'http.listen' (write sections as "
+		    "nested mappings, not dotted names)");
+}
+
+static void
+test_multiple_errors(void)
+{
+	struct strlist errs = {0};
+	struct lp_config *c = parse("http:\n"
+				    "  max_body_size: big\n"
+				    "  listn: ':80'\n"
+				    "database:\n"
+				    "  pool_size: none\n"
+				    "log:\n"
+				    "  level: loud\n",
+				    &errs);
+
+	CHECK(c == NULL);
+	CHECK(errs.n == 4);
+	if (errs.n == 4) {
+		CHECK(strncmp(errs.v[0],
+			      "t.yaml:2:18: http.max_body_size:", 32) == 0);
+		CHECK_STR(errs.v[1], "t.yaml:3:3: unknown key 'http.listn' "
+				     "(did you mean 'http.listen'?)");
+		CHECK(strncmp(errs.v[2],
+			      "t.yaml:5:14: database.pool_size:", 32) == 0);
+		CHECK(strncmp(errs.v[3], "t.yaml:7:10: log.level:", 23) == 0);
+	}
+	config_free(c);
+	strlist_free(&errs);
+}
+
+static void
+test_syntax_errors(void)
+{
+	check_error(
+	    "http:\n  listen: [a\n",
+	    "t.yaml:3:1: did not find expected ',' or ']' (while "
+	    "parsing a flow sequence that starts at line 2, column 11)");
+	check_error("http:\n  listen: x\n bad: 1\n",
+		    "t.yaml:3:2: did not find expected key (while parsing a "
+		    "block mapping that starts at line 1, column 1)");
+	check_error("http:\n\tlisten: ':80'\n",
+		    "t.yaml:2:1: found character that cannot start any token "
+		    "(indent with spaces, not tabs)");
+	check_error("log:\n  level: \xff\n",
+		    "t.yaml:2:10: invalid leading UTF-8 octet (byte 0xff)");
+	check_error("---\nlog: {}\n---\nlog: {}\n",
+		    "t.yaml:4:1: a second YAML document: the file must hold "
+		    "one");
+}
+
+static void
+test_wrong_kinds(void)
+{
+	check_error("http:\n  max_body_size:\n    a: 1\n",
+		    "t.yaml:3:5: http.max_body_size: expected a size such as "
+		    "64KiB or 1MiB, got a mapping");
+	check_error("database:\n  auto_migrate: [yes]\n",
+		    "t.yaml:2:17: database.auto_migrate: expected true, false, "
+		    "yes, no, on or off, got a list");
+	check_error("http: 8080\n",
+		    "t.yaml:1:7: http: expected a mapping of settings, got "
+		    "'8080'");
+	check_error("log:\n  level:\n",
+		    "t.yaml:2:9: log.level: expected one of error, warn, info, "
+		    "debug, got an empty value");
+	check_error("http:\n  listen: {a: 1}\n",
+		    "t.yaml:2:11: http.listen: expected an address such as "
+		    "127.0.0.1:8080, [::1]:8080 or :8080, or a list of them, "
+		    "got a mapping");
+	check_error("http:\n  listen: [[':80']]\n",
+		    "t.yaml:2:12: http.listen: expected an address such as "
+		    "127.0.0.1:8080, [::1]:8080 or :8080, got a list");
+	check_error("? [a]\n: 1\n", "t.yaml:1:3: expected a key name, got a "
+				    "list");
+}
+
+static void
+test_top_level_not_mapping(void)
+{
+	check_error("- http\n- log\n",
+		    "t.yaml:1:1: expected a mapping of settings at the top "
+		    "level, got a list");
+	check_error("just words\n",
+		    "t.yaml:1:1: expected a mapping of settings at the top "
+		    "level, got 'just words'");
+}
+
+static void
+test_duplicate_keys(void)
+{
+	check_error("log:\n  level: info\n  level: debug\n",
+		    "t.yaml:3:3: duplicate key 'log.level' (first at line 2)");
+	check_error("log: {}\nhttp: {}\nlog: {}\n",
+		    "t.yaml:3:1: duplicate key 'log' (first at line 1)");
+}
+
+static void
+test_tls_needs_files(void)
+{
+	struct strlist errs = {0};
+	struct lp_config *c = parse("http:\n"
+				    "  tls:\n"
+				    "    listen: ':8443'\n",
+				    &errs);
+
+	CHECK(c == NULL);
+	CHECK(errs.n == 2);
+	if (errs.n == 2) {
+		CHECK_STR(errs.v[0], "t.yaml:3:13: http.tls.listen: HTTPS "
+				     "listeners need http.tls.cert_file to be "
+				     "set");
+		CHECK_STR(errs.v[1], "t.yaml:3:13: http.tls.listen: HTTPS "
+				     "listeners need http.tls.key_file to be "
+				     "set");
+	}
+	strlist_free(&errs);
+
+	check_error("http:\n"
+		    "  tls:\n"
+		    "    listen: [':8443']\n"
+		    "    cert_file: c.pem\n",
+		    "t.yaml:3:13: http.tls.listen: HTTPS listeners need "
+		    "http.tls.key_file to be set");
+
+	/* Files without listeners are harmless; both make a valid setup. */
+	c = parse_ok("http:\n  tls:\n    cert_file: c.pem\n");
+	config_free(c);
+	c = parse_ok("http:\n"
+		     "  listen: []\n"
+		     "  tls:\n"
+		     "    listen: ':8443'\n"
+		     "    cert_file: c.pem\n"
+		     "    key_file: k.pem\n");
+	if (c != NULL) {
+		CHECK(c->http.nlisten == 0);
+		CHECK(c->http.ntls_listen == 1);
+	}
+	config_free(c);
+}
+
+static void
+test_reconnect_order(void)
+{
+	check_error("database:\n  reconnect_min: 5s\n  reconnect_max: 1s\n",
+		    "t.yaml:3:18: database.reconnect_max: expected a duration "
+		    "no shorter than database.reconnect_min (5s), got '1s'");
+	/* Against the default maximum, the minimum is the one to blame. */
+	check_error("database:\n  reconnect_min: 1m\n",
+		    "t.yaml:2:18: database.reconnect_min: expected a duration "
+		    "no longer than database.reconnect_max (30s), got '1m'");
+
+	struct lp_config *c =
+	    parse_ok("database:\n  reconnect_min: 2s\n  reconnect_max: 2s\n");
+
+	if (c != NULL)
+		CHECK(c->database.reconnect_max_ms == 2000);
+	config_free(c);
+}
+
+static void
+test_listen_forms(void)
+{
+	struct lp_config *c = parse_ok("http:\n"
+				       "  listen:\n"
+				       "    - '[::1]:8080'\n"
+				       "    - ':8081'\n"
+				       "    - 0.0.0.0:0\n"
+				       "    - localhost:65535\n"
+				       "    - '[fe80::1%eth0]:80'\n");
+
+	CHECK(c != NULL && c->http.nlisten == 5);
+	if (c != NULL && c->http.nlisten == 5) {
+		CHECK_STR(c->http.listen[0].host, "::1");
+		CHECK(c->http.listen[0].port == 8080);
+		CHECK_STR(c->http.listen[1].host, "");
+		CHECK(c->http.listen[1].port == 8081);
+		CHECK_STR(c->http.listen[2].host, "0.0.0.0");
+		CHECK(c->http.listen[2].port == 0);
+		CHECK_STR(c->http.listen[3].host, "localhost");
+		CHECK(c->http.listen[3].port == 65535);
+		CHECK_STR(c->http.listen[4].host, "fe80::1%eth0");
+	}
+	config_free(c);
+
+	/* A single string stands for a list of one. */
+	c = parse_ok("http:\n  listen: '[::]:9000'\n");
+	CHECK(c != NULL && c->http.nlisten == 1);
+	if (c != NULL && c->http.nlisten == 1) {
+		CHECK_STR(c->http.listen[0].host, "::");
+		CHECK(c->http.listen[0].port == 9000);
+	}
+	config_free(c);
+}
+
+static void
+test_listen_bad(void)
+{
+	static const struct {
+		const char *addr;
+		const char *want;
+	} cases[] = {
+	    {"':65536'", "a port from 0 to 65535, got ':65536'"},
+	    {"'1.2.3.4:'", "a port from 0 to 65535, got '1.2.3.4:'"},
+	    {"'host:http'", "a port from 0 to 65535, got 'host:http'"},
+	    {"'8080'", "an address such as 127.0.0.1:8080, [::1]:8080 or "
+		       ":8080, got '8080'"},
+	    {"'::1:8080'", "an address such as 127.0.0.1:8080, [::1]:8080 or "
+			   ":8080, got '::1:8080'"},
+	    {"'[::1]8080'", "an address such as 127.0.0.1:8080, [::1]:8080 "
+			    "or :8080, got '[::1]8080'"},
+	    {"'[zz]:80'", "an address such as 127.0.0.1:8080, [::1]:8080 or "
+			  ":8080, got '[zz]:80'"},
+	    {"'300.1.1.1:80'", "an address such as 127.0.0.1:8080, "
+			       "[::1]:8080 or :8080, got '300.1.1.1:80'"},
+	    {"'a b:80'", "an address such as 127.0.0.1:8080, [::1]:8080 or "
+			 ":8080, got 'a b:80'"},
+	};
+
+	for (size_t i = 0; i < nitems(cases); i++) {
+		char *text =
+		    xprintf("http:\n  listen: [':80', %s]\n", cases[i].addr);
+		char *want = xprintf("t.yaml:2:19: http.listen: expected %s",
+				     cases[i].want);
+
+		check_error(text, want);
+		free(want);
+		free(text);
+	}
+}
+
+static void
+test_listen_none_at_all(void)
+{
+	check_error("http:\n  listen: []\n",
+		    "t.yaml:2:11: http.listen: expected at least one address "
+		    "when http.tls.listen is empty, got an empty list");
+}
+
+static void
+test_empty_value_means_default(void)
+{
+	struct lp_config *c = parse_ok("http:\n"
+				       "  listen:\n"
+				       "  tls:\n"
+				       "    cert_file: ~\n"
+				       "database:\n"
+				       "  url:\n");
+
+	if (c != NULL)
+		check_defaults(c);
+	config_free(c);
+
+	/* Quoted, it is a value: an empty URL means libpq's defaults. */
+	c = parse_ok("database:\n  url: ''\n");
+	if (c != NULL)
+		CHECK_STR(c->database.url, "");
+	config_free(c);
+}
+
+static void
+test_long_value_quoted_on_one_line(void)
+{
+	char *e = one_error("log:\n  level: \"de\\nbug\"\n");
+
+	CHECK_STR(e, "t.yaml:2:10: log.level: expected one of error, warn, "
+		     "info, debug, got 'de\\nbug'");
+	free(e);
+
+	e = one_error(
+	    "log:\n  level: "
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaa\n");
+	CHECK(strstr(e, "got 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+			"aaaaaaaaaaaa'...") != NULL);
+	CHECK(strchr(e, '\n') == NULL);
+	free(e);
+}
+
+/* Writes text to a new temporary file and returns its name. */
+static char *
+temp_file(const char *text)
+{
+	const char *dir = getenv("TMPDIR");
+	char *path = xprintf("%s/test_config.XXXXXX",
+			     dir != NULL && *dir != '\0' ? dir : "/tmp");
+	int fd = mkstemp(path);
+	size_t len = strlen(text);
+
+	CHECK(fd >= 0);
+	if (fd >= 0) {
+		CHECK(write(fd, text, len) == (ssize_t)len);
+		close(fd);
+	}
+	return path;
+}
+
+static void
+test_load_env_override(void)
+{
+	char *path = temp_file("database:\n  url: postgresql://file/db\n");
+	struct strlist errs = {0};
+	struct lp_config *c;
+
+	setenv("LINKPULSE_DATABASE_URL", "postgresql://env/db", 1);
+	c = config_load(path, &errs);
+	CHECK(c != NULL && errs.n == 0);
+	if (c != NULL) {
+		CHECK_STR(c->database.url, "postgresql://env/db");
+		CHECK_STR(c->path, path);
+	}
+	config_free(c);
+
+	/* Set but empty: the file wins. */
+	setenv("LINKPULSE_DATABASE_URL", "", 1);
+	c = config_load(path, &errs);
+	if (c != NULL)
+		CHECK_STR(c->database.url, "postgresql://file/db");
+	config_free(c);
+
+	unsetenv("LINKPULSE_DATABASE_URL");
+	c = config_load(path, &errs);
+	CHECK(c != NULL && errs.n == 0);
+	if (c != NULL)
+		CHECK_STR(c->database.url, "postgresql://file/db");
+	config_free(c);
+
+	/* The variable does not hide errors in the file. */
+	setenv("LINKPULSE_DATABASE_URL", "postgresql://env/db", 1);
+	unlink(path);
+	free(path);
+	path = temp_file("database:\n  pool_size: lots\n");
+	c = config_load(path, &errs);
+	CHECK(c == NULL && errs.n == 1);
+	unsetenv("LINKPULSE_DATABASE_URL");
+
+	unlink(path);
+	free(path);
+	strlist_free(&errs);
+}
+
+static void
+test_load_unreadable(void)
+{
+	struct strlist errs = {0};
+	struct lp_config *c = config_load("/nonexistent/linkpulse.yaml", &errs);
+
+	CHECK(c == NULL);
+	CHECK(errs.n == 1);
+	if (errs.n == 1)
+		CHECK_STR(errs.v[0], "/nonexistent/linkpulse.yaml: cannot "
+				     "read: No such file or directory");
+	strlist_free(&errs);
+
+	c = config_load("/", &errs);
+	CHECK(c == NULL);
+	CHECK(errs.n == 1);
+	if (errs.n == 1)
+		CHECK_STR(errs.v[0], "/: cannot read: Is a directory");
+	strlist_free(&errs);
+}
+
+/* The shipped example must load as is and hold the defaults. */
+static void
+test_example_file(void)
+{
+	const char *srcdir = getenv("srcdir");
+	char *path =
+	    xprintf("%s/conf/linkpulse.yaml", srcdir != NULL ? srcdir : ".");
+	struct strlist errs = {0};
+	struct lp_config *c;
+
+	unsetenv("LINKPULSE_DATABASE_URL");
+	c = config_load(path, &errs);
+	for (size_t i = 0; i < errs.n; i++)
+		fprintf(stderr, "  error: %s\n", errs.v[i]);
+	CHECK(c != NULL);
+	CHECK(errs.n == 0);
+	if (c != NULL)
+		check_defaults(c);
+	config_free(c);
+	strlist_free(&errs);
+	free(path);
+}
+
+static void
+test_keep_restart_only(void)
+{
+	struct lp_config *old = parse_ok("http:\n"
+					 "  listen: [':80', ':81']\n"
+					 "database:\n"
+					 "  pool_size: 4\n");
+	struct lp_config *new = parse_ok("http:\n"
+					 "  listen: [':80', ':82']\n"
+					 "  max_body_size: 1KiB\n"
+					 "database:\n"
+					 "  pool_size: 16\n"
+					 "  url: postgresql://other/db\n"
+					 "log:\n"
+					 "  level: debug\n");
+	struct strlist notes = {0};
+
+	if (old == NULL || new == NULL)
+		goto out;
+	config_keep_restart_only(old, new, &notes);
+	CHECK(notes.n == 3);
+	if (notes.n == 3) {
+		CHECK_STR(
+		    notes.v[0],
+		    "http.listen changed; a restart is needed to apply it");
+		CHECK_STR(notes.v[1], "database.url changed; a restart is "
+				      "needed to apply it");
+		CHECK_STR(notes.v[2], "database.pool_size changed; a restart "
+				      "is needed to apply it");
+	}
+	/* Restart-only keys keep their old values ... */
+	CHECK(new->http.nlisten == 2);
+	if (new->http.nlisten == 2)
+		CHECK(new->http.listen[1].port == 81);
+	CHECK(new->database.pool_size == 4);
+	CHECK_STR(new->database.url, "postgresql:///linkpulse");
+	/* ... and the others take the new ones. */
+	CHECK(new->http.max_body_size == 1024);
+	CHECK(new->log.level == LP_LOG_DEBUG);
+	/* The copy is deep: the old configuration can go first. */
+	config_free(old);
+	old = NULL;
+	if (new->http.nlisten == 2)
+		CHECK_STR(new->http.listen[0].host, "");
+out:
+	config_free(old);
+	config_free(new);
+	strlist_free(&notes);
+}
+
+static void
+test_keep_restart_only_unchanged(void)
+{
+	const char *text = "http:\n"
+			   "  listen: ['[::1]:80']\n"
+			   "  tls:\n"
+			   "    listen: ':443'\n"
+			   "    cert_file: c.pem\n"
+			   "    key_file: k.pem\n";
+	struct lp_config *a = parse_ok(text), *b = parse_ok(text);
+	struct lp_config *c = parse_ok("http:\n"
+				       "  listen: ['[::1]:80']\n"
+				       "  tls:\n"
+				       "    listen: ':443'\n"
+				       "    cert_file: other.pem\n"
+				       "    key_file: k.pem\n");
+	struct strlist notes = {0};
+
+	if (a != NULL && b != NULL && c != NULL) {
+		config_keep_restart_only(a, b, &notes);
+		CHECK(notes.n == 0);
+		/* Certificates are reloadable: no note, new value stays. */
+		config_keep_restart_only(a, c, &notes);
+		CHECK(notes.n == 0);
+		CHECK_STR(c->http.tls_cert_file, "other.pem");
+	}
+	config_free(a);
+	config_free(b);
+	config_free(c);
+	strlist_free(&notes);
+}
+
+UT_MAIN("config", UT(test_defaults_empty_file), UT(test_defaults_comments_only),
+	UT(test_every_key_set), UT(test_durations), UT(test_sizes),
+	UT(test_error_position), UT(test_int_range), UT(test_bool_spellings),
+	UT(test_enums), UT(test_unknown_key_suggestion),
+	UT(test_unknown_key_no_suggestion), UT(test_dotted_key_rejected),
+	UT(test_multiple_errors), UT(test_syntax_errors), UT(test_wrong_kinds),
+	UT(test_top_level_not_mapping), UT(test_duplicate_keys),
+	UT(test_tls_needs_files), UT(test_reconnect_order),
+	UT(test_listen_forms), UT(test_listen_bad), UT(test_listen_none_at_all),
+	UT(test_empty_value_means_default),
+	UT(test_long_value_quoted_on_one_line), UT(test_load_env_override),
+	UT(test_load_unreadable), UT(test_example_file),
+	UT(test_keep_restart_only), UT(test_keep_restart_only_unchanged))
