@@ -37,6 +37,7 @@ struct http_server {
 	int nbound;
 	struct route *routes;
 	size_t nroutes;
+	struct http_limits limits;
 	int inflight;
 	bool draining;
 	void (*drain_done)(void *);
@@ -139,7 +140,6 @@ drain_check(struct http_server *srv)
 static void
 ctx_finish(struct http_ctx *ctx, int status)
 {
-	struct http_server *srv = ctx->srv;
 	double elapsed = mono_sec() - ctx->start;
 	const char *route = ctx->route ? ctx->route->pattern : "unmatched";
 	const char *method = http_method(ctx);
@@ -160,6 +160,17 @@ ctx_finish(struct http_ctx *ctx, int status)
 	log_debug("http %s %s %d %.1f ms", method, ctx->path, status,
 		  elapsed * 1000);
 	ctx_free(ctx);
+}
+
+/*
+ * A request stops counting as in flight once its reply has been written
+ * out, not when a handler produced it, so that a drain never cuts a reply.
+ */
+static void
+reply_written(struct evhttp_request *req, void *arg)
+{
+	struct http_server *srv = arg;
+
 	srv->inflight--;
 	drain_check(srv);
 }
@@ -169,14 +180,23 @@ send_reply(struct http_ctx *ctx, int status, const char *content_type,
 	   struct evbuffer *body)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(ctx->req);
+	struct http_server *srv = ctx->srv;
+	bool gone = false;
 
 	if (content_type != NULL)
 		evhttp_add_header(h, "Content-Type", content_type);
 	evhttp_add_header(h, "Cache-Control", "no-store");
-	if (ctx->srv->draining)
+	if (srv->draining)
 		evhttp_add_header(h, "Connection", "close");
+	/* With the client gone evhttp frees the request without writing. */
+	if (evhttp_request_get_connection(ctx->req) != NULL)
+		evhttp_request_set_on_complete_cb(ctx->req, reply_written, srv);
+	else
+		gone = true;
 	evhttp_send_reply(ctx->req, status, status_title(status), body);
 	ctx_finish(ctx, status);
+	if (gone)
+		reply_written(NULL, srv);
 }
 
 void
@@ -572,6 +592,20 @@ dispatch(struct evhttp_request *req, void *arg)
 	srv->inflight++;
 	method = http_method(ctx);
 
+	/*
+	 * evhttp gives a connection the body limit in force when it was
+	 * accepted; checking here applies a reloaded limit to kept-alive
+	 * connections too, and answers in problem+json.
+	 */
+	if (srv->limits.max_body_size > 0 &&
+	    evbuffer_get_length(http_body(ctx)) > srv->limits.max_body_size) {
+		http_problem(ctx, 413, "body",
+			     "the body is larger than http.max_body_size "
+			     "(%llu bytes)",
+			     (unsigned long long)srv->limits.max_body_size);
+		return;
+	}
+
 	for (size_t i = 0; i < srv->nroutes; i++) {
 		const struct route *r = &srv->routes[i];
 
@@ -665,6 +699,7 @@ apply_limits(struct evhttp *h, const struct http_limits *l)
 void
 http_set_limits(struct http_server *srv, const struct http_limits *l)
 {
+	srv->limits = *l;
 	apply_limits(srv->plain, l);
 	apply_limits(srv->tls, l);
 }

@@ -53,14 +53,19 @@ usage(FILE *f)
 		DEFAULT_CONFIG);
 }
 
+/* Errors go to the log, or bare to stderr for -t, one per line. */
 static struct lp_config *
-load_config(const char *path)
+load_config(const char *path, bool bare)
 {
 	struct strlist errs = {0};
 	struct lp_config *cfg = config_load(path, &errs);
 
-	for (size_t i = 0; i < errs.n; i++)
-		log_error("%s", errs.v[i]);
+	for (size_t i = 0; i < errs.n; i++) {
+		if (bare)
+			fprintf(stderr, "%s\n", errs.v[i]);
+		else
+			log_error("%s", errs.v[i]);
+	}
 	strlist_free(&errs);
 	return cfg;
 }
@@ -169,17 +174,17 @@ collect(void *arg)
 	metrics_gauge_set("linkpulse_db_pool_waiting",
 			  "Queries waiting for a database connection.", "",
 			  st.waiting);
-	metrics_gauge_set("linkpulse_db_queries_total",
+	metrics_counter_set("linkpulse_db_queries_total",
 			  "Queries completed.", "", (double)st.queries);
-	metrics_gauge_set("linkpulse_db_query_errors_total", "Queries failed.",
+	metrics_counter_set("linkpulse_db_query_errors_total", "Queries failed.",
 			  "", (double)st.errors);
-	metrics_gauge_set("linkpulse_db_reconnects_total",
+	metrics_counter_set("linkpulse_db_reconnects_total",
 			  "Pool connections re-established after a loss.", "",
 			  (double)st.reconnects);
 	metrics_gauge_set("linkpulse_db_listen_connected",
 			  "1 when the LISTEN connection is up.", "",
 			  db_listen_connected(d->listen));
-	metrics_gauge_set("linkpulse_db_listen_reconnects_total",
+	metrics_counter_set("linkpulse_db_listen_reconnects_total",
 			  "LISTEN connection re-establishments.", "",
 			  (double)db_listen_reconnects(d->listen));
 	metrics_gauge_set("linkpulse_http_requests_in_flight",
@@ -275,7 +280,7 @@ reload(struct daemon *d)
 
 	sd_notify_reloading();
 	log_info("reload: reading %s", d->cfg->path);
-	cfg = load_config(d->cfg->path);
+	cfg = load_config(d->cfg->path, false);
 	if (cfg != NULL) {
 		config_keep_restart_only(d->cfg, cfg, &notes);
 		for (size_t i = 0; i < notes.n; i++)
@@ -386,6 +391,9 @@ start(struct daemon *d)
 	metrics_gauge_set("linkpulse_build_info",
 			  "linkpulsed build information.", labels, 1);
 	reload_metric(true);
+	metrics_counter_add("linkpulse_db_notifications_total",
+			    "Notifications received, by channel.",
+			    "channel=\"" EVENTS_CHANNEL "\"", 0);
 
 	/* 3. The database: a query pool and the LISTEN connection. */
 	d->db = db_pool_new(d->base, &dbo);
@@ -490,9 +498,13 @@ main(int argc, char **argv)
 		return 2;
 	}
 
-	d.cfg = load_config(path);
+	d.cfg = load_config(path, test_only);
 	if (d.cfg == NULL) {
-		log_error("configuration %s is not valid", path);
+		if (test_only)
+			fprintf(stderr, "linkpulsed: configuration %s is not "
+					"valid\n", path);
+		else
+			log_error("configuration %s is not valid", path);
 		return 1;
 	}
 	if (test_only) {

@@ -103,6 +103,13 @@ metrics_counter_add(const char *name, const char *help, const char *labels,
 }
 
 void
+metrics_counter_set(const char *name, const char *help, const char *labels,
+		    double v)
+{
+	lookup(name, help, labels, METRIC_COUNTER)->value = v;
+}
+
+void
 metrics_gauge_set(const char *name, const char *help, const char *labels,
 		  double v)
 {
@@ -179,7 +186,7 @@ render_value(struct evbuffer *out, double v)
 	else if (v == floor(v) && fabs(v) < 1e15)
 		evbuffer_add_printf(out, "%.0f\n", v);
 	else
-		evbuffer_add_printf(out, "%.9g\n", v);
+		evbuffer_add_printf(out, "%.15g\n", v);
 }
 
 static void

@@ -17,6 +17,9 @@
  */
 void metrics_counter_add(const char *name, const char *help,
 			 const char *labels, double v);
+/* For counters kept elsewhere (read by a collector): sets the total. */
+void metrics_counter_set(const char *name, const char *help,
+			 const char *labels, double v);
 void metrics_gauge_set(const char *name, const char *help, const char *labels,
 		       double v);
 /* Seconds-scaled default buckets, from 1 ms to 10 s. */
