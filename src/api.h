@@ -10,5 +10,7 @@
 
 /* /healthz, /readyz, /metrics, /v1/workspace, /v1/workspace-tokens */
 void api_system_init(struct http_server *, struct db_listen *);
+/* POST /v1/events */
+void api_events_init(struct http_server *);
 
 #endif

@@ -117,6 +117,17 @@ static const struct cfg_key cfg_keys[] = {
      .parse_enum = log_format_parse, .choices = "text, json"},
 
     {KEY("shutdown.grace", CFG_DURATION, shutdown.grace_ms, "10s", RELOADABLE)},
+
+    {KEY("pipeline.batch_size", CFG_INT, pipeline.batch_size, "1000",
+	 RELOADABLE),
+     .min = 1, .max = 100000},
+    {KEY("pipeline.poll_interval", CFG_DURATION, pipeline.poll_interval_ms,
+	 "1s", RELOADABLE),
+     .min = 10},
+    /* Another instance takes over this long after the leader vanished. */
+    {KEY("pipeline.lease", CFG_DURATION, pipeline.lease_ms, "3s",
+	 RESTART_ONLY),
+     .min = 500},
 };
 
 #define NKEYS nitems(cfg_keys)

@@ -53,6 +53,12 @@ struct lp_config {
 	struct {
 		int64_t grace_ms;
 	} shutdown;
+
+	struct {
+		int batch_size;
+		int64_t poll_interval_ms;
+		int64_t lease_ms;
+	} pipeline;
 };
 
 /*

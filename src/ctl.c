@@ -1,12 +1,13 @@
 /*
  * ctl.c - linkpulsectl, the administration command line: schema
- * migrations, workspaces and API tokens.
+ * migrations, workspaces, API tokens, and (in ctl_seed.c) demo data.
  *
  * Commands are rows of ctl_cmds (name, usage, options, function), and each
  * row's option table drives both parsing and --help, so adding a command
- * is adding a row and its function.  Uses config.c for the database URL,
- * schema.c for migrations and auth.c for tokens and scopes; talks to
- * PostgreSQL with blocking libpq, every statement parameterised.
+ * is adding a row and its function; what command files share is in
+ * ctl.h.  Uses config.c for the database URL, schema.c for migrations and
+ * auth.c for tokens and scopes; talks to PostgreSQL with blocking libpq,
+ * every statement parameterised.
  *
  * A new token is printed once, on stdout, and nowhere else.
  */
@@ -25,6 +26,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "ctl.h"
 #include "log.h"
 #include "schema.h"
 #include "util.h"
@@ -33,10 +35,7 @@
 #define SYSCONFDIR "/etc"
 #endif
 
-#define PROG		    "linkpulsectl"
 #define DEFAULT_CONFIG_PATH SYSCONFDIR "/linkpulse/linkpulse.yaml"
-
-enum { EXIT_OK = 0, EXIT_ERR = 1, EXIT_USAGE = 2 };
 
 /*
  * Every statement, in one place; user text only ever arrives as a
@@ -87,41 +86,6 @@ static const char sql_token_revoked_at[] =
     "SELECT " SQL_TS("revoked_at") " FROM api_tokens "
     "WHERE id = $1 AND ($2::uuid IS NULL OR workspace_id = $2)";
 /* clang-format on */
-
-struct ctl {
-	const char *config_path;
-	bool config_given;
-	const char *database_url; /* --database-url: no file is read */
-	PGconn *conn;
-};
-
-struct ctl_opt {
-	const char *name; /* long option, without "--" */
-	const char *arg;  /* its value in help, NULL for a flag */
-	bool required;
-	const char *help;
-};
-
-#define CTL_MAXOPTS 8
-#define CTL_MAXPOS  2
-
-/* A command's parsed arguments. */
-struct ctl_args {
-	const char *opt[CTL_MAXOPTS]; /* by index in opts; "" for a flag */
-	const char *pos[CTL_MAXPOS];
-	int npos;
-};
-
-struct ctl_cmd {
-	const char *name;  /* one or two words: "migrate", "token create" */
-	const char *usage; /* what follows the name */
-	const char *about;
-	const char *posname; /* positional argument, NULL if none */
-	int minpos, maxpos;
-	const struct ctl_opt *opts; /* ends with a NULL name */
-	int (*fn)(struct ctl *, const struct ctl_cmd *,
-		  const struct ctl_args *);
-};
 
 static int cmd_migrate(struct ctl *, const struct ctl_cmd *,
 		       const struct ctl_args *);
@@ -181,6 +145,41 @@ static const struct ctl_opt token_revoke_opts[] = {
     {NULL, NULL, false, NULL},
 };
 
+static const struct ctl_opt seed_opts[] = {
+    {"workspace", "SLUG", true,
+     "workspace to fill; created (plan pro, UTC) when missing;\n"
+     "it must not have links yet"},
+    {"events", "N", true, "number of events to load"},
+    {"days", "D", false, "spread them over the last D days (default: 30)"},
+    {"until", "TIME", false,
+     "end of that range, a PostgreSQL timestamp (default: now)"},
+    {"links", "L", false, "links in the catalogue (default: 40)"},
+    {"visitors", "V", false,
+     "visitors (default: N/15, at least 100, at most 100000)"},
+    {"seed", "S", false,
+     "pseudo-random seed: the same seed, options and --until\n"
+     "load the same data (default: random, printed)"},
+    {"jobs", "J", false, "COPY over J connections at once (default: 2)"},
+    {NULL, NULL, false, NULL},
+};
+
+static const struct ctl_opt simulate_opts[] = {
+    {"workspace", "SLUG", true,
+     "workspace whose links, visitors and devices to use\n"
+     "(fill it with '" PROG " seed' first)"},
+    {"rate", "R", true, "events per second"},
+    {"duration", "D", false,
+     "stop after D, such as 30s or 2h (default: until\n"
+     "SIGINT or SIGTERM)"},
+    {"burst", "SPEC", false,
+     "LINK:FACTOR:AT:LEN[:EVERY], repeatable: multiply the\n"
+     "rate of the link with shortlink LINK by FACTOR from AT\n"
+     "after the start for LEN, again every EVERY; for\n"
+     "example spring-sale:10x:30s:20s"},
+    {"seed", "S", false, "pseudo-random seed (default: random)"},
+    {NULL, NULL, false, NULL},
+};
+
 static const struct ctl_cmd ctl_cmds[] = {
     {"migrate", "[--status]", "Apply pending schema migrations.", NULL, 0, 0,
      migrate_opts, cmd_migrate},
@@ -203,17 +202,20 @@ static const struct ctl_cmd ctl_cmds[] = {
     {"token revoke", "ID [--workspace SLUG]",
      "Revoke an API token: requests with it fail from now on.", "ID", 1, 1,
      token_revoke_opts, cmd_token_revoke},
+    {"seed",
+     "--workspace SLUG --events N [--days D] [--until TIME] [--links L] "
+     "[--visitors V] [--seed S] [--jobs J]",
+     "Fill a workspace with a believable catalogue and N past events.", NULL, 0,
+     0, seed_opts, cmd_seed},
+    {"simulate",
+     "--workspace SLUG --rate R [--duration D] [--burst SPEC]... [--seed S]",
+     "Insert live events at a steady rate until stopped.", NULL, 0, 0,
+     simulate_opts, cmd_simulate},
 };
 
 /* Messages */
 
-static int ctl_error(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-static int usage_error(const struct ctl_cmd *, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Prints "linkpulsectl: ..." on stderr; returns the runtime error status. */
-static int
+int
 ctl_error(const char *fmt, ...)
 {
 	va_list ap;
@@ -226,8 +228,7 @@ ctl_error(const char *fmt, ...)
 	return EXIT_ERR;
 }
 
-/* Same, with where to find help; returns the usage error status. */
-static int
+int
 usage_error(const struct ctl_cmd *cmd, const char *fmt, ...)
 {
 	va_list ap;
@@ -245,7 +246,7 @@ usage_error(const struct ctl_cmd *cmd, const char *fmt, ...)
 }
 
 /* libpq messages end with a newline and may span lines: trim the end. */
-static const char *
+const char *
 pq_message(PGconn *conn, const PGresult *res)
 {
 	static char buf[1024];
@@ -263,7 +264,7 @@ pq_message(PGconn *conn, const PGresult *res)
 	return buf;
 }
 
-static int
+int
 query_error(struct ctl *ctl, const char *what, const PGresult *res)
 {
 	return ctl_error("%s: %s", what, pq_message(ctl->conn, res));
@@ -277,7 +278,7 @@ print_help(void)
 	       "       " PROG " --help | --version\n"
 	       "\n"
 	       "Administers a linkpulse database: schema migrations, "
-	       "workspaces and API tokens.\n"
+	       "workspaces, API tokens\nand demo data.\n"
 	       "\n"
 	       "Options (also accepted after the command):\n"
 	       "  -c, --config FILE       configuration file (default: %s)\n"
@@ -326,15 +327,34 @@ print_cmd_help(const struct ctl_cmd *cmd)
 
 /* Arguments */
 
-/* The value of option name, NULL when absent ("" for a flag given). */
-static const char *
-arg_get(const struct ctl_cmd *cmd, const struct ctl_args *a, const char *name)
+static int
+opt_index(const struct ctl_cmd *cmd, const char *name)
 {
 	for (int i = 0; cmd->opts[i].name != NULL; i++) {
 		if (strcmp(cmd->opts[i].name, name) == 0)
-			return a->opt[i];
+			return i;
 	}
 	fatal("%s: no option --%s for '%s'", __func__, name, cmd->name);
+}
+
+const char *
+arg_get(const struct ctl_cmd *cmd, const struct ctl_args *a, const char *name)
+{
+	return a->opt[opt_index(cmd, name)];
+}
+
+size_t
+arg_all(const struct ctl_cmd *cmd, const struct ctl_args *a, const char *name,
+	const char **out, size_t max)
+{
+	int idx = opt_index(cmd, name);
+	size_t n = 0;
+
+	for (int i = 0; i < a->ngiven && n < max; i++) {
+		if (a->given_idx[i] == idx)
+			out[n++] = a->given_val[i];
+	}
+	return n;
 }
 
 /* Sets one of the options every command accepts too. */
@@ -429,10 +449,15 @@ parse_args(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char **argv,
 			return usage_error(cmd, "option '--%s' takes no value",
 					   name);
 		}
-		if (idx >= 0)
+		if (idx >= 0) {
+			if (a->ngiven == CTL_MAXGIVEN)
+				return usage_error(cmd, "too many options");
 			a->opt[idx] = takes ? val : "";
-		else
+			a->given_idx[a->ngiven] = idx;
+			a->given_val[a->ngiven++] = a->opt[idx];
+		} else {
 			common_opt(ctl, name, val);
+		}
 	}
 
 	for (int j = 0; cmd->opts[j].name != NULL; j++) {
@@ -454,7 +479,7 @@ parse_args(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char **argv,
  * older than this program.  Returns -1 when connected, else the exit
  * status.
  */
-static int
+int
 ctl_connect(struct ctl *ctl, bool check_schema)
 {
 	const char *keys[] = {"dbname", "fallback_application_name", NULL};
@@ -519,7 +544,7 @@ ctl_connect(struct ctl *ctl, bool check_schema)
 }
 
 /* Text parameters in, text results out. */
-static PGresult *
+PGresult *
 exec_params(struct ctl *ctl, const char *sql, int n, const char *const *p)
 {
 	return PQexecParams(ctl->conn, sql, n, NULL, p, NULL, NULL, 0);
@@ -529,7 +554,7 @@ exec_params(struct ctl *ctl, const char *sql, int n, const char *const *p)
  * The id of the workspace with this slug, in a new string.  NULL with the
  * message printed when there is none or the query fails.
  */
-static char *
+char *
 workspace_id(struct ctl *ctl, const char *slug)
 {
 	const char *p[1] = {slug};
@@ -730,7 +755,7 @@ cmd_migrate(struct ctl *ctl, const struct ctl_cmd *cmd,
 /* workspace */
 
 /* The same rule as the workspaces.slug check in 0001_init.sql. */
-static bool
+bool
 slug_valid(const char *s)
 {
 	size_t n = strlen(s);

@@ -24,7 +24,7 @@
 #include "metrics.h"
 
 #define MAX_PARAMS 8
-#define MAX_BOUND 16
+#define MAX_BOUND  16
 
 struct http_server {
 	struct event_base *base;
@@ -64,13 +64,20 @@ static const struct {
 	int status;
 	const char *code_type;
 } code_types[] = {
-    {400, "INVALID_ARGUMENT"},	 {401, "UNAUTHENTICATED"},
-    {403, "PERMISSION_DENIED"},	 {404, "NOT_FOUND"},
-    {405, "METHOD_NOT_ALLOWED"}, {409, "ALREADY_EXISTS"},
-    {413, "PAYLOAD_TOO_LARGE"},	 {415, "UNSUPPORTED_MEDIA_TYPE"},
-    {422, "FAILED_PRECONDITION"}, {429, "RESOURCE_EXHAUSTED"},
-    {500, "INTERNAL"},		 {501, "UNIMPLEMENTED"},
-    {503, "UNAVAILABLE"},	 {504, "DEADLINE_EXCEEDED"},
+    {400, "INVALID_ARGUMENT"},
+    {401, "UNAUTHENTICATED"},
+    {403, "PERMISSION_DENIED"},
+    {404, "NOT_FOUND"},
+    {405, "METHOD_NOT_ALLOWED"},
+    {409, "ALREADY_EXISTS"},
+    {413, "PAYLOAD_TOO_LARGE"},
+    {415, "UNSUPPORTED_MEDIA_TYPE"},
+    {422, "FAILED_PRECONDITION"},
+    {429, "RESOURCE_EXHAUSTED"},
+    {500, "INTERNAL"},
+    {501, "UNIMPLEMENTED"},
+    {503, "UNAVAILABLE"},
+    {504, "DEADLINE_EXCEEDED"},
 };
 
 static const char *
@@ -87,25 +94,44 @@ static const char *
 status_title(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 413: return "Content Too Large";
-	case 415: return "Unsupported Media Type";
-	case 422: return "Unprocessable Content";
-	case 429: return "Too Many Requests";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default: return "Unknown";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 202:
+		return "Accepted";
+	case 204:
+		return "No Content";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 409:
+		return "Conflict";
+	case 413:
+		return "Content Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 422:
+		return "Unprocessable Content";
+	case 429:
+		return "Too Many Requests";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	default:
+		return "Unknown";
 	}
 }
 
@@ -146,8 +172,9 @@ ctx_finish(struct http_ctx *ctx, int status)
 	char *eroute = metrics_label_escape(route);
 	char labels[512];
 
-	snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\",code=\"%d\"",
-		 eroute, method, status);
+	snprintf(labels, sizeof labels,
+		 "route=\"%s\",method=\"%s\",code=\"%d\"", eroute, method,
+		 status);
 	metrics_counter_add("linkpulse_http_requests_total",
 			    "HTTP requests by route, method and status code.",
 			    labels, 1);
@@ -232,19 +259,29 @@ http_reply_buf(struct http_ctx *ctx, int status, const char *content_type,
 	send_reply(ctx, status, content_type, body);
 }
 
-static void
-vproblem(struct http_ctx *ctx, int status, const char *field, const char *fmt,
-	 va_list ap)
+json_t *
+http_json_text(char *s)
 {
-	char *detail = xvprintf(fmt, ap);
-	json_t *details = json_array();
-	json_t *body;
-	char *type;
+	json_t *j = json_string(s);
 
-	if (field != NULL)
-		json_array_append_new(details,
-				      json_pack("{s:s, s:s}", "field", field,
-						"description", detail));
+	if (j != NULL)
+		return j;
+	for (char *p = s; *p != '\0'; p++) {
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	}
+	return json_string(s);
+}
+
+static void
+send_problem(struct http_ctx *ctx, int status, json_t *details, char *detail)
+{
+	const char *field = json_string_value(
+	    json_object_get(json_array_get(details, 0), "field"));
+	struct evbuffer *buf = evbuffer_new();
+	json_t *body;
+	char *type, *text;
+
 	type = xprintf("urn:linkpulse:problem:%s", code_type(status));
 	for (char *p = type; *p != '\0'; p++) {
 		if (*p == '_')
@@ -252,36 +289,53 @@ vproblem(struct http_ctx *ctx, int status, const char *field, const char *fmt,
 		else if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
 	}
-	body = json_pack("{s:s, s:s, s:i, s:s, s:i, s:s, s:s, s:o}", "type",
+	body = json_pack("{s:s, s:s, s:i, s:o, s:i, s:s, s:o, s:o}", "type",
 			 type, "title", status_title(status), "status", status,
-			 "detail", detail, "code", status, "codeType",
-			 code_type(status), "message", detail, "details",
-			 details);
+			 "detail", http_json_text(detail), "code", status,
+			 "codeType", code_type(status), "message",
+			 http_json_text(detail), "details", details);
 	if (field != NULL)
 		json_object_set_new(body, "field", json_string(field));
 	free(type);
 	free(detail);
-
-	char *text = json_dumps(body, JSON_COMPACT);
-	struct evbuffer *buf = evbuffer_new();
-
+	text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
 	evbuffer_add(buf, text, strlen(text));
 	evbuffer_add(buf, "\n", 1);
 	free(text);
-	json_decref(body);
 	send_reply(ctx, status, "application/problem+json", buf);
 	evbuffer_free(buf);
+}
+
+void
+http_problem_details(struct http_ctx *ctx, int status, json_t *details,
+		     const char *fmt, ...)
+{
+	va_list ap;
+	char *detail;
+
+	va_start(ap, fmt);
+	detail = xvprintf(fmt, ap);
+	va_end(ap);
+	send_problem(ctx, status, details, detail);
 }
 
 void
 http_problem(struct http_ctx *ctx, int status, const char *field,
 	     const char *fmt, ...)
 {
+	json_t *details = json_array();
 	va_list ap;
+	char *detail;
 
 	va_start(ap, fmt);
-	vproblem(ctx, status, field, fmt, ap);
+	detail = xvprintf(fmt, ap);
 	va_end(ap);
+	if (field != NULL)
+		json_array_append_new(
+		    details, json_pack("{s:s, s:o}", "field", field,
+				       "description", http_json_text(detail)));
+	send_problem(ctx, status, details, detail);
 }
 
 void
@@ -310,15 +364,24 @@ const char *
 http_method(struct http_ctx *ctx)
 {
 	switch (evhttp_request_get_command(ctx->req)) {
-	case EVHTTP_REQ_GET: return "GET";
-	case EVHTTP_REQ_POST: return "POST";
-	case EVHTTP_REQ_HEAD: return "HEAD";
-	case EVHTTP_REQ_PUT: return "PUT";
-	case EVHTTP_REQ_DELETE: return "DELETE";
-	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-	case EVHTTP_REQ_TRACE: return "TRACE";
-	case EVHTTP_REQ_CONNECT: return "CONNECT";
-	case EVHTTP_REQ_PATCH: return "PATCH";
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_HEAD:
+		return "HEAD";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	case EVHTTP_REQ_OPTIONS:
+		return "OPTIONS";
+	case EVHTTP_REQ_TRACE:
+		return "TRACE";
+	case EVHTTP_REQ_CONNECT:
+		return "CONNECT";
+	case EVHTTP_REQ_PATCH:
+		return "PATCH";
 	}
 	return "OTHER";
 }
@@ -429,8 +492,8 @@ route_match(const char *pattern, const char *path, struct http_ctx *ctx)
 			if (ctx != NULL) {
 				char *raw = xstrndup(s, slen);
 
-				ctx->pnames[n] = xstrndup(p + 1,
-							  (size_t)(pe - p - 1));
+				ctx->pnames[n] =
+				    xstrndup(p + 1, (size_t)(pe - p - 1));
 				ctx->pvalues[n] =
 				    evhttp_uridecode(raw, 0, NULL);
 				free(raw);
@@ -454,22 +517,23 @@ method_is(const char *route_method, const char *method)
 {
 	/* HEAD is served by GET routes; evhttp drops the body. */
 	return strcmp(route_method, method) == 0 ||
-	       (strcmp(method, "HEAD") == 0 && strcmp(route_method, "GET") == 0);
+	       (strcmp(method, "HEAD") == 0 &&
+		strcmp(route_method, "GET") == 0);
 }
 
 /* ---- authentication ---- */
 
-#define SQL_TOKEN                                                             \
-	"SELECT t.id, t.workspace_id, w.slug, t.environment,"                 \
-	" array_to_string(t.scopes, ','), t.token_hash,"                      \
-	" t.revoked_at IS NOT NULL,"                                          \
-	" t.expires_at IS NOT NULL AND t.expires_at <= now()"                 \
-	" FROM api_tokens t JOIN workspaces w ON w.id = t.workspace_id"       \
+#define SQL_TOKEN                                                              \
+	"SELECT t.id, t.workspace_id, w.slug, t.environment,"                  \
+	" array_to_string(t.scopes, ','), t.token_hash,"                       \
+	" t.revoked_at IS NOT NULL,"                                           \
+	" t.expires_at IS NOT NULL AND t.expires_at <= now()"                  \
+	" FROM api_tokens t JOIN workspaces w ON w.id = t.workspace_id"        \
 	" WHERE t.token_hash = $1"
 
-#define SQL_TOKEN_USED                                                        \
-	"UPDATE api_tokens SET last_used_at = now()"                          \
-	" WHERE workspace_id = $1 AND id = $2 AND (last_used_at IS NULL"      \
+#define SQL_TOKEN_USED                                                         \
+	"UPDATE api_tokens SET last_used_at = now()"                           \
+	" WHERE workspace_id = $1 AND id = $2 AND (last_used_at IS NULL"       \
 	" OR last_used_at < now() - interval '60 seconds')"
 
 static void
@@ -522,9 +586,9 @@ auth_done(PGresult *res, const char *error, void *arg)
 			free(keep);
 			break;
 		}
-		ctx->auth.scopes = xrealloc(ctx->auth.scopes,
-					    (size_t)(ctx->auth.nscopes + 1) *
-						sizeof(char *));
+		ctx->auth.scopes =
+		    xrealloc(ctx->auth.scopes,
+			     (size_t)(ctx->auth.nscopes + 1) * sizeof(char *));
 		ctx->auth.scopes[ctx->auth.nscopes++] = xstrdup(tok);
 	}
 
@@ -651,9 +715,8 @@ tls_bevcb(struct event_base *base, void *arg)
 
 	if (ssl == NULL)
 		return NULL;
-	return bufferevent_openssl_socket_new(base, -1, ssl,
-					      BUFFEREVENT_SSL_ACCEPTING,
-					      BEV_OPT_CLOSE_ON_FREE);
+	return bufferevent_openssl_socket_new(
+	    base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 }
 
 static struct evhttp *
@@ -757,8 +820,8 @@ fail:
 }
 
 int
-http_listen(struct http_server *srv, const struct lp_listen *l, int n,
-	    bool tls, struct strlist *errs)
+http_listen(struct http_server *srv, const struct lp_listen *l, int n, bool tls,
+	    struct strlist *errs)
 {
 	struct evhttp *h = tls ? srv->tls : srv->plain;
 	int rc = 0;
@@ -777,14 +840,15 @@ http_listen(struct http_server *srv, const struct lp_listen *l, int n,
 				     MAX_BOUND);
 			return -1;
 		}
-		b = evhttp_bind_socket_with_handle(h, host, (ev_uint16_t)l[i].port);
+		b = evhttp_bind_socket_with_handle(h, host,
+						   (ev_uint16_t)l[i].port);
 		/* "::" may be refused where IPv6 is off: fall back to IPv4. */
 		if (b == NULL && l[i].host[0] == '\0')
-			b = evhttp_bind_socket_with_handle(h, "0.0.0.0",
-							   (ev_uint16_t)l[i].port);
+			b = evhttp_bind_socket_with_handle(
+			    h, "0.0.0.0", (ev_uint16_t)l[i].port);
 		if (b == NULL) {
-			strlist_addf(errs, "cannot listen on %s:%d%s: %s",
-				     host, l[i].port, tls ? " (TLS)" : "",
+			strlist_addf(errs, "cannot listen on %s:%d%s: %s", host,
+				     l[i].port, tls ? " (TLS)" : "",
 				     strerror(errno));
 			rc = -1;
 			continue;
@@ -793,8 +857,8 @@ http_listen(struct http_server *srv, const struct lp_listen *l, int n,
 		srv->bound[srv->nbound++] = b;
 		log_info("http: listening on %s%s%s:%d%s",
 			 strchr(host, ':') ? "[" : "", host,
-			 strchr(host, ':') ? "]" : "", http_bound_port(srv,
-								 srv->nbound - 1),
+			 strchr(host, ':') ? "]" : "",
+			 http_bound_port(srv, srv->nbound - 1),
 			 tls ? " (TLS)" : "");
 	}
 	return rc;
@@ -820,8 +884,8 @@ http_bound_port(struct http_server *srv, int index)
 void
 http_add_routes(struct http_server *srv, const struct route *r, size_t n)
 {
-	srv->routes = xrealloc(srv->routes,
-			       (srv->nroutes + n) * sizeof *srv->routes);
+	srv->routes =
+	    xrealloc(srv->routes, (srv->nroutes + n) * sizeof *srv->routes);
 	memcpy(srv->routes + srv->nroutes, r, n * sizeof *r);
 	srv->nroutes += n;
 }

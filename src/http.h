@@ -30,11 +30,11 @@ struct http_ctx;
 typedef void (*http_handler_fn)(struct http_ctx *);
 
 /* Who may call a route. */
-#define ROUTE_PUBLIC NULL /* no token needed */
-#define ROUTE_ANY_TOKEN "" /* any valid token */
+#define ROUTE_PUBLIC	NULL /* no token needed */
+#define ROUTE_ANY_TOKEN ""   /* any valid token */
 
 struct route {
-	const char *method; /* "GET", "POST", ... */
+	const char *method;  /* "GET", "POST", ... */
 	const char *pattern; /* "/v1/webhooks/{id}" */
 	const char *scope;   /* ROUTE_PUBLIC, ROUTE_ANY_TOKEN or a scope */
 	http_handler_fn handler;
@@ -54,8 +54,8 @@ void http_set_limits(struct http_server *, const struct http_limits *);
 int http_set_tls(struct http_server *, const char *cert_file,
 		 const char *key_file, struct strlist *errs);
 /* Binds every address; -1 (errors appended) if any fails. */
-int http_listen(struct http_server *, const struct lp_listen *, int n,
-		bool tls, struct strlist *errs);
+int http_listen(struct http_server *, const struct lp_listen *, int n, bool tls,
+		struct strlist *errs);
 /* The port a listener got (for port 0); -1 if there is no such listener. */
 int http_bound_port(struct http_server *, int index);
 /* Stops accepting; done runs once no request is in flight. */
@@ -86,6 +86,15 @@ void http_add_header(struct http_ctx *, const char *name, const char *value);
  */
 void http_problem(struct http_ctx *, int status, const char *field,
 		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/*
+ * The same with several problems: details is an array of {"field",
+ * "description"} objects (stolen); the first one's field is the "field".
+ */
+void http_problem_details(struct http_ctx *, int status, json_t *details,
+			  const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* A JSON string of any text: bytes that are not UTF-8 become '?'. */
+json_t *http_json_text(char *s);
 /* The reply for a failed query: 503 if the database is unreachable. */
 void http_problem_db(struct http_ctx *, PGresult *res, const char *error);
 

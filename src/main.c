@@ -21,11 +21,12 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "pipeline.h"
 #include "schema.h"
 #include "sdnotify.h"
 
-#define DEFAULT_CONFIG SYSCONFDIR "/linkpulse/linkpulse.yaml"
-#define EVENTS_CHANNEL "linkpulse_events"
+#define DEFAULT_CONFIG	     SYSCONFDIR "/linkpulse/linkpulse.yaml"
+#define EVENTS_CHANNEL	     "linkpulse_events"
 #define PARTITION_INTERVAL_S 3600
 
 struct daemon {
@@ -34,6 +35,8 @@ struct daemon {
 	struct db_pool *db;
 	struct db_listen *listen;
 	struct http_server *http;
+	struct pipeline *pipeline;
+	int draining; /* subsystems still finishing their work */
 	struct event *sig_hup, *sig_term, *sig_int;
 	struct event *grace_timer;
 	struct event *partition_timer;
@@ -45,11 +48,12 @@ struct daemon {
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: linkpulsed [-t] [-c FILE]\n"
-		   "  -c, --config FILE  configuration file (default %s)\n"
-		   "  -t, --test         check the configuration, then exit\n"
-		   "  -V, --version      print the version\n"
-		   "  -h, --help         print this help\n",
+	fprintf(f,
+		"usage: linkpulsed [-t] [-c FILE]\n"
+		"  -c, --config FILE  configuration file (default %s)\n"
+		"  -t, --test         check the configuration, then exit\n"
+		"  -V, --version      print the version\n"
+		"  -h, --help         print this help\n",
 		DEFAULT_CONFIG);
 }
 
@@ -174,19 +178,19 @@ collect(void *arg)
 	metrics_gauge_set("linkpulse_db_pool_waiting",
 			  "Queries waiting for a database connection.", "",
 			  st.waiting);
-	metrics_counter_set("linkpulse_db_queries_total",
-			  "Queries completed.", "", (double)st.queries);
-	metrics_counter_set("linkpulse_db_query_errors_total", "Queries failed.",
-			  "", (double)st.errors);
+	metrics_counter_set("linkpulse_db_queries_total", "Queries completed.",
+			    "", (double)st.queries);
+	metrics_counter_set("linkpulse_db_query_errors_total",
+			    "Queries failed.", "", (double)st.errors);
 	metrics_counter_set("linkpulse_db_reconnects_total",
-			  "Pool connections re-established after a loss.", "",
-			  (double)st.reconnects);
+			    "Pool connections re-established after a loss.", "",
+			    (double)st.reconnects);
 	metrics_gauge_set("linkpulse_db_listen_connected",
 			  "1 when the LISTEN connection is up.", "",
 			  db_listen_connected(d->listen));
 	metrics_counter_set("linkpulse_db_listen_reconnects_total",
-			  "LISTEN connection re-establishments.", "",
-			  (double)db_listen_reconnects(d->listen));
+			    "LISTEN connection re-establishments.", "",
+			    (double)db_listen_reconnects(d->listen));
 	metrics_gauge_set("linkpulse_http_requests_in_flight",
 			  "HTTP requests being served.", "",
 			  http_inflight(d->http));
@@ -210,6 +214,7 @@ reload_metric(bool ok)
 static void
 on_notify(const char *channel, const char *payload, void *arg)
 {
+	struct daemon *d = arg;
 	char *ch = metrics_label_escape(channel);
 	char labels[256];
 
@@ -218,13 +223,20 @@ on_notify(const char *channel, const char *payload, void *arg)
 	metrics_counter_add("linkpulse_db_notifications_total",
 			    "Notifications received, by channel.", labels, 1);
 	log_debug("listen: notification on %s", channel);
+	if (strcmp(channel, EVENTS_CHANNEL) == 0)
+		pipeline_wake(d->pipeline);
 }
 
 static void
 on_listen_state(bool connected, void *arg)
 {
-	log_info("listen: %s", connected ? "connected, listening"
-					 : "connection lost");
+	struct daemon *d = arg;
+
+	log_info("listen: %s",
+		 connected ? "connected, listening" : "connection lost");
+	/* Notifications sent while it was down are lost: look now. */
+	if (connected)
+		pipeline_wake(d->pipeline);
 }
 
 /* ---- event partitions ahead of time ---- */
@@ -269,6 +281,14 @@ apply_config(struct daemon *d, struct lp_config *cfg, struct strlist *errs)
 		return -1;
 	http_set_limits(d->http, &limits);
 	log_configure(cfg->log.level, cfg->log.format);
+	if (d->pipeline != NULL)
+		pipeline_set_options(
+		    d->pipeline,
+		    &(struct pipeline_options){
+			.batch_size = cfg->pipeline.batch_size,
+			.poll_interval_ms = cfg->pipeline.poll_interval_ms,
+			.lease_ms = cfg->pipeline.lease_ms,
+		    });
 	return 0;
 }
 
@@ -306,12 +326,15 @@ reload(struct daemon *d)
 	sd_notify_ready("running");
 }
 
+/* HTTP and the pipeline each call this once they are done. */
 static void
 drained(void *arg)
 {
 	struct daemon *d = arg;
 
-	log_info("shutdown: every request finished; exiting");
+	if (--d->draining > 0)
+		return;
+	log_info("shutdown: requests and batches finished; exiting");
 	event_base_loopexit(d->base, NULL);
 }
 
@@ -352,6 +375,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	d->grace_timer = evtimer_new(d->base, grace_expired, d);
 	evtimer_add(d->grace_timer, &tv);
 	event_del(d->partition_timer);
+	d->draining = 2;
+	pipeline_stop(d->pipeline, drained, d);
 	http_drain(d->http, drained, d);
 }
 
@@ -401,9 +426,19 @@ start(struct daemon *d)
 	d->listen = db_listen_new(d->base, &dbo, on_notify, on_listen_state, d);
 	db_listen_add(d->listen, EVENTS_CHANNEL);
 
-	/* 4. HTTP: routes, limits and TLS, then the listeners. */
+	/* 4. The event pipeline, woken by the listener from now on. */
+	d->pipeline = pipeline_new(
+	    d->base, d->db,
+	    &(struct pipeline_options){
+		.batch_size = d->cfg->pipeline.batch_size,
+		.poll_interval_ms = d->cfg->pipeline.poll_interval_ms,
+		.lease_ms = d->cfg->pipeline.lease_ms,
+	    });
+
+	/* 5. HTTP: routes, limits and TLS, then the listeners. */
 	d->http = http_server_new(d->base, d->db);
 	api_system_init(d->http, d->listen);
+	api_events_init(d->http);
 	metrics_add_collector(collect, d);
 	if (apply_config(d, d->cfg, &errs) != 0 ||
 	    http_listen(d->http, d->cfg->http.listen, d->cfg->http.nlisten,
@@ -416,13 +451,13 @@ start(struct daemon *d)
 		return -1;
 	}
 
-	/* 5. Background upkeep. */
+	/* 6. Background upkeep. */
 	d->partition_timer =
 	    event_new(d->base, -1, EV_PERSIST, partitions_tick, d);
 	event_add(d->partition_timer, &hour);
 	event_base_once(d->base, -1, EV_TIMEOUT, partitions_tick, d, &now);
 
-	/* 6. Tell systemd. */
+	/* 7. Tell systemd. */
 	sd_watchdog_start(d->base);
 	sd_notify_ready("running");
 	log_info("linkpulsed %s started", PACKAGE_VERSION);
@@ -441,6 +476,8 @@ stop(struct daemon *d)
 		event_free(d->grace_timer);
 	if (d->db != NULL)
 		db_pool_free(d->db);
+	/* After the pool: queries failing as it closed still reached it. */
+	pipeline_free(d->pipeline);
 	http_server_free(d->http);
 	if (d->listen != NULL)
 		db_listen_free(d->listen);
@@ -501,14 +538,17 @@ main(int argc, char **argv)
 	d.cfg = load_config(path, test_only);
 	if (d.cfg == NULL) {
 		if (test_only)
-			fprintf(stderr, "linkpulsed: configuration %s is not "
-					"valid\n", path);
+			fprintf(stderr,
+				"linkpulsed: configuration %s is not "
+				"valid\n",
+				path);
 		else
 			log_error("configuration %s is not valid", path);
 		return 1;
 	}
 	if (test_only) {
-		fprintf(stderr, "linkpulsed: configuration %s is valid\n", path);
+		fprintf(stderr, "linkpulsed: configuration %s is valid\n",
+			path);
 		config_free(d.cfg);
 		return 0;
 	}

@@ -15,10 +15,9 @@ enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM };
 
 static const char *const type_names[] = {"counter", "gauge", "histogram"};
 
-static const double buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-				 0.1,	0.25,	0.5,   1,    2.5,   5,
-				 10};
-#define NBUCKETS nitems(buckets)
+static const double default_buckets[] = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+#define MAX_BUCKETS 16
 
 struct series {
 	char *name;
@@ -27,7 +26,9 @@ struct series {
 	enum metric_type type;
 	double value; /* counter, gauge; histogram sum */
 	uint64_t count;
-	uint64_t bucket_counts[NBUCKETS];
+	const double *bounds; /* histogram bucket bounds */
+	size_t nbounds;
+	uint64_t bucket_counts[MAX_BUCKETS];
 	struct series *hash_next;
 	struct series *order_next;
 };
@@ -64,7 +65,8 @@ lookup(const char *name, const char *help, const char *labels,
 	struct series *s;
 
 	for (s = table[h]; s != NULL; s = s->hash_next) {
-		if (strcmp(s->name, name) == 0 && strcmp(s->labels, labels) == 0)
+		if (strcmp(s->name, name) == 0 &&
+		    strcmp(s->labels, labels) == 0)
 			return s;
 	}
 	s = xcalloc(1, sizeof *s);
@@ -117,17 +119,33 @@ metrics_gauge_set(const char *name, const char *help, const char *labels,
 }
 
 void
-metrics_histogram_observe(const char *name, const char *help,
-			  const char *labels, double v)
+metrics_histogram_observe_buckets(const char *name, const char *help,
+				  const char *labels, double v,
+				  const double *bounds, size_t nbounds)
 {
 	struct series *s = lookup(name, help, labels, METRIC_HISTOGRAM);
 
+	if (s->bounds == NULL) {
+		if (nbounds > MAX_BUCKETS)
+			fatal("metrics: %s has more than %d buckets", name,
+			      MAX_BUCKETS);
+		s->bounds = bounds;
+		s->nbounds = nbounds;
+	}
 	s->value += v;
 	s->count++;
-	for (size_t i = 0; i < NBUCKETS; i++) {
-		if (v <= buckets[i])
+	for (size_t i = 0; i < s->nbounds; i++) {
+		if (v <= s->bounds[i])
 			s->bucket_counts[i]++;
 	}
+}
+
+void
+metrics_histogram_observe(const char *name, const char *help,
+			  const char *labels, double v)
+{
+	metrics_histogram_observe_buckets(
+	    name, help, labels, v, default_buckets, nitems(default_buckets));
 }
 
 char *
@@ -194,9 +212,9 @@ render_histogram(struct evbuffer *out, const struct series *s)
 {
 	const char *sep = s->labels[0] != '\0' ? "," : "";
 
-	for (size_t i = 0; i < NBUCKETS; i++)
+	for (size_t i = 0; i < s->nbounds; i++)
 		evbuffer_add_printf(out, "%s_bucket{%s%sle=\"%g\"} %llu\n",
-				    s->name, s->labels, sep, buckets[i],
+				    s->name, s->labels, sep, s->bounds[i],
 				    (unsigned long long)s->bucket_counts[i]);
 	evbuffer_add_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", s->name,
 			    s->labels, sep, (unsigned long long)s->count);

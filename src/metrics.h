@@ -15,16 +15,21 @@
  * "route=\"/healthz\",code=\"200\"", or "" for none.  help is kept from
  * the first call for a name.
  */
-void metrics_counter_add(const char *name, const char *help,
-			 const char *labels, double v);
+void metrics_counter_add(const char *name, const char *help, const char *labels,
+			 double v);
 /* For counters kept elsewhere (read by a collector): sets the total. */
-void metrics_counter_set(const char *name, const char *help,
-			 const char *labels, double v);
+void metrics_counter_set(const char *name, const char *help, const char *labels,
+			 double v);
 void metrics_gauge_set(const char *name, const char *help, const char *labels,
 		       double v);
 /* Seconds-scaled default buckets, from 1 ms to 10 s. */
 void metrics_histogram_observe(const char *name, const char *help,
 			       const char *labels, double v);
+
+/* Same with the caller's bucket bounds (static storage, ascending). */
+void metrics_histogram_observe_buckets(const char *name, const char *help,
+				       const char *labels, double v,
+				       const double *bounds, size_t nbounds);
 
 /* Escapes a label value (backslash, quote, newline) into a new string. */
 char *metrics_label_escape(const char *);

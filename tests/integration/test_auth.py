@@ -115,3 +115,37 @@ def test_workspaces_are_isolated(api):
     assert "globex-admin" not in a_tokens
     b_tokens = api.d.get("/v1/workspace-tokens", token=b_admin).text
     assert "globex-admin" in b_tokens and api.workspace_id not in b_tokens
+
+
+def test_token_get_and_revoke_through_the_api(api):
+    victim = create_token(api.db, "acme", scopes="analytics:read", name="victim")
+    tid = token_ids(api.db, "acme")["victim"]["id"]
+    r = api.d.get(f"/v1/workspace-tokens/{tid}", token=api.admin)
+    assert r.status_code == 200, r.text
+    t = r.json()["token"]
+    assert t["id"] == tid and t["name"] == "victim" and t["scopes"] == ["analytics:read"]
+    assert not HASH.search(r.text)
+    assert api.d.get("/v1/workspace", token=victim).status_code == 200
+    r = api.d.request("DELETE", f"/v1/workspace-tokens/{tid}", token=api.admin)
+    assert r.status_code == 200, r.text
+    assert_unauthenticated(api.d.get("/v1/workspace", token=victim))
+    # Revoked tokens leave the list, and a second revoke is a 404.
+    names = [t["name"] for t in api.d.get("/v1/workspace-tokens", token=api.admin).json()["tokens"]]
+    assert "victim" not in names
+    assert_problem(api.d.request("DELETE", f"/v1/workspace-tokens/{tid}", token=api.admin), 404)
+
+
+def test_token_routes_check_their_input(api):
+    body = assert_problem(api.d.get("/v1/workspace-tokens/not-a-uuid", token=api.admin), 400,
+                          "INVALID_ARGUMENT")
+    assert body["details"][0]["field"] == "id"
+    assert_problem(api.d.get("/v1/workspace-tokens/00000000-0000-0000-0000-000000000000",
+                             token=api.admin), 404, "NOT_FOUND")
+
+
+def test_token_of_another_workspace_is_not_found(api):
+    create_workspace(api.db, "other")
+    create_token(api.db, "other", scopes="admin", name="theirs")
+    tid = token_ids(api.db, "other")["theirs"]["id"]
+    assert_problem(api.d.get(f"/v1/workspace-tokens/{tid}", token=api.admin), 404)
+    assert_problem(api.d.request("DELETE", f"/v1/workspace-tokens/{tid}", token=api.admin), 404)

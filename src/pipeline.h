@@ -1,0 +1,72 @@
+/*
+ * pipeline.h - the scan event pipeline.  One leader at a time (a lease in
+ * pipeline_cursor) reads new events in batches from a durable,
+ * commit-ordered cursor (two transaction snapshots, PgQ's design), hands
+ * each batch to the registered consumers, and commits everything the
+ * consumers wrote together with the cursor advance: each event's effects
+ * happen exactly once, even across crashes.
+ *
+ * A batch is the events visible in snapshot `cur` and not in `prev`,
+ * ordered by (xid, id), after position `from` and up to position `to`
+ * inclusive.  In SQL, lp_batch_events(prev, cur, from_xid, from_id,
+ * to_xid, to_id) returns exactly those rows; the six values are in
+ * struct pipeline_batch as text, ready to pass as query parameters.
+ */
+#ifndef LP_PIPELINE_H
+#define LP_PIPELINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "db.h"
+
+struct pipeline;
+
+struct pipeline_batch {
+	/* The six parameters of lp_batch_events, in order. */
+	const char *bounds[6];
+	int nevents;
+	/*
+	 * The batch's events (every column of events, ordered by xid, id)
+	 * when a consumer asked for rows; NULL otherwise.
+	 */
+	PGresult *rows;
+	void *consumer_state; /* the running consumer's own */
+};
+
+/* A consumer calls this exactly once when its work for a batch is done. */
+typedef void (*pipeline_done_fn)(struct pipeline_batch *, const char *error);
+
+struct pipeline_consumer {
+	const char *name;
+	bool wants_rows;
+	/*
+	 * Issues the consumer's statements on conn, inside the batch's
+	 * transaction, then calls done (from a query callback: never from
+	 * inside process itself is fine too).  An error rolls the whole
+	 * batch back; it is retried later.
+	 */
+	void (*process)(struct pipeline_batch *, struct db_conn *,
+			pipeline_done_fn done);
+	/* Optional: after the batch committed (wake-ups, fan-out). */
+	void (*committed)(const struct pipeline_batch *);
+};
+
+struct pipeline_options {
+	int batch_size;		 /* events per batch, default 1000 */
+	int64_t poll_interval_ms; /* fallback poll, default 1 s */
+	int64_t lease_ms;	 /* leadership lease, default 3 s */
+};
+
+struct pipeline *pipeline_new(struct event_base *, struct db_pool *,
+			      const struct pipeline_options *);
+/* Applies reloadable options (batch size, poll interval). */
+void pipeline_set_options(struct pipeline *, const struct pipeline_options *);
+/* Wakes the pipeline at once (a NOTIFY arrived, or the listener came back). */
+void pipeline_wake(struct pipeline *);
+bool pipeline_is_leader(const struct pipeline *);
+/* Stops taking new batches; done runs once the running one has finished. */
+void pipeline_stop(struct pipeline *, void (*done)(void *), void *arg);
+void pipeline_free(struct pipeline *);
+
+#endif
