@@ -407,25 +407,6 @@ count_events(const char *result, int n)
 
 /* ---- values ---- */
 
-static bool
-valid_uuid(const char *s)
-{
-	static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
-
-	if (strlen(s) != sizeof shape - 1)
-		return false;
-	for (size_t i = 0; shape[i] != '\0'; i++) {
-		char c = s[i];
-
-		if (shape[i] == '-'
-			? c != '-'
-			: !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-			    (c >= 'A' && c <= 'F')))
-			return false;
-	}
-	return true;
-}
-
 /* Characters, not bytes: the input is valid UTF-8 (jansson checked). */
 static size_t
 utf8_length(const char *s)
@@ -687,7 +668,7 @@ parse_value(struct validation *vs, const struct member *m, json_t *v,
 		}
 		break;
 	case K_UUID:
-		if (s == NULL || !valid_uuid(s))
+		if (s == NULL || !uuid_valid(s))
 			errs_add(&vs->errs, field,
 				 "expected a UUID like "
 				 "\"123e4567-e89b-12d3-a456-426614174000\"");

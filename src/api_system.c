@@ -46,9 +46,10 @@ static void
 readyz(struct http_ctx *ctx)
 {
 	/* A short timeout: a readiness probe must answer quickly. */
-	db_query_timeout(http_db(ctx), 2000,
-			 "SELECT coalesce(max(version), 0) FROM schema_migrations",
-			 0, NULL, readyz_done, ctx);
+	db_query_timeout(
+	    http_db(ctx), 2000,
+	    "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL,
+	    readyz_done, ctx);
 }
 
 static void
@@ -75,15 +76,14 @@ workspace_done(PGresult *res, const char *error, void *arg)
 		http_problem(ctx, 404, NULL, "the workspace no longer exists");
 		return;
 	}
-	http_reply_json(ctx, 200,
-			json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s}", "id",
-				  PQgetvalue(res, 0, 0), "slug",
-				  PQgetvalue(res, 0, 1), "name",
-				  PQgetvalue(res, 0, 2), "plan",
-				  PQgetvalue(res, 0, 3), "timezone",
-				  PQgetvalue(res, 0, 4), "retentionDays",
-				  atoi(PQgetvalue(res, 0, 5)), "createdAt",
-				  PQgetvalue(res, 0, 6)));
+	http_reply_json(
+	    ctx, 200,
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s}", "id",
+		      PQgetvalue(res, 0, 0), "slug", PQgetvalue(res, 0, 1),
+		      "name", PQgetvalue(res, 0, 2), "plan",
+		      PQgetvalue(res, 0, 3), "timezone", PQgetvalue(res, 0, 4),
+		      "retentionDays", atoi(PQgetvalue(res, 0, 5)), "createdAt",
+		      PQgetvalue(res, 0, 6)));
 }
 
 static void
@@ -100,17 +100,17 @@ workspace(struct http_ctx *ctx)
 }
 
 /* Token metadata as the Linkbreakers WorkspaceToken, plus our fields. */
-#define SQL_TOKEN_COLUMNS                                                     \
-	"SELECT id, workspace_id, name, environment,"                         \
-	" array_to_json(scopes)::text, prefix, created_by,"                   \
-	" to_char(created_at AT TIME ZONE 'UTC',"                             \
-	" 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"                              \
-	" to_char(expires_at AT TIME ZONE 'UTC',"                             \
-	" 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"                              \
-	" to_char(revoked_at AT TIME ZONE 'UTC',"                             \
-	" 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"                              \
-	" to_char(last_used_at AT TIME ZONE 'UTC',"                           \
-	" 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"                               \
+#define SQL_TOKEN_COLUMNS                                                      \
+	"SELECT id, workspace_id, name, environment,"                          \
+	" array_to_json(scopes)::text, prefix, created_by,"                    \
+	" to_char(created_at AT TIME ZONE 'UTC',"                              \
+	" 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"                               \
+	" to_char(expires_at AT TIME ZONE 'UTC',"                              \
+	" 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"                               \
+	" to_char(revoked_at AT TIME ZONE 'UTC',"                              \
+	" 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"                               \
+	" to_char(last_used_at AT TIME ZONE 'UTC',"                            \
+	" 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"                                \
 	" FROM api_tokens WHERE workspace_id = $1"
 
 static json_t *
@@ -126,18 +126,17 @@ token_json(PGresult *res, int i)
 {
 	json_t *scopes = json_loads(PQgetvalue(res, i, 4), 0, NULL);
 
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:o,"
-			 " s:o, s:o}",
-			 "id", PQgetvalue(res, i, 0), "workspaceId",
-			 PQgetvalue(res, i, 1), "name", PQgetvalue(res, i, 2),
-			 "keyType", "WORKSPACE_TOKEN_KEY_TYPE_SECRET",
-			 "environment", PQgetvalue(res, i, 3), "scopes",
-			 scopes ? scopes : json_array(), "prefix",
-			 PQgetvalue(res, i, 5), "createdBy",
-			 nullable(res, i, 6), "createdAt",
-			 PQgetvalue(res, i, 7), "expiresAt",
-			 nullable(res, i, 8), "revokedAt", nullable(res, i, 9),
-			 "lastUsedAt", nullable(res, i, 10));
+	return json_pack(
+	    "{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:o,"
+	    " s:o, s:o}",
+	    "id", PQgetvalue(res, i, 0), "workspaceId", PQgetvalue(res, i, 1),
+	    "name", PQgetvalue(res, i, 2), "keyType",
+	    "WORKSPACE_TOKEN_KEY_TYPE_SECRET", "environment",
+	    PQgetvalue(res, i, 3), "scopes", scopes ? scopes : json_array(),
+	    "prefix", PQgetvalue(res, i, 5), "createdBy", nullable(res, i, 6),
+	    "createdAt", PQgetvalue(res, i, 7), "expiresAt",
+	    nullable(res, i, 8), "revokedAt", nullable(res, i, 9), "lastUsedAt",
+	    nullable(res, i, 10));
 }
 
 static void
@@ -162,27 +161,9 @@ tokens_list(struct http_ctx *ctx)
 	const char *params[] = {http_auth(ctx)->workspace_id};
 
 	db_query(http_db(ctx),
-		 SQL_TOKEN_COLUMNS " AND revoked_at IS NULL ORDER BY created_at",
+		 SQL_TOKEN_COLUMNS
+		 " AND revoked_at IS NULL ORDER BY created_at",
 		 1, params, tokens_done, ctx);
-}
-
-static bool
-valid_uuid(const char *s)
-{
-	static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
-
-	if (strlen(s) != sizeof shape - 1)
-		return false;
-	for (size_t i = 0; shape[i] != '\0'; i++) {
-		char c = s[i];
-
-		if (shape[i] == '-' ? c != '-'
-				    : !((c >= '0' && c <= '9') ||
-					(c >= 'a' && c <= 'f') ||
-					(c >= 'A' && c <= 'F')))
-			return false;
-	}
-	return true;
 }
 
 static void
@@ -199,7 +180,8 @@ token_get_done(PGresult *res, const char *error, void *arg)
 			     http_param(ctx, "id"));
 		return;
 	}
-	http_reply_json(ctx, 200, json_pack("{s:o}", "token", token_json(res, 0)));
+	http_reply_json(ctx, 200,
+			json_pack("{s:o}", "token", token_json(res, 0)));
 }
 
 static void
@@ -208,7 +190,7 @@ token_get(struct http_ctx *ctx)
 	const char *params[] = {http_auth(ctx)->workspace_id,
 				http_param(ctx, "id")};
 
-	if (!valid_uuid(params[1])) {
+	if (!uuid_valid(params[1])) {
 		http_problem(ctx, 400, "id", "'%s' is not a token id (a UUID)",
 			     params[1]);
 		return;
@@ -227,8 +209,9 @@ token_delete_done(PGresult *res, const char *error, void *arg)
 		return;
 	}
 	if (PQntuples(res) != 1) {
-		http_problem(ctx, 404, "id", "no active token %s in this "
-					     "workspace",
+		http_problem(ctx, 404, "id",
+			     "no active token %s in this "
+			     "workspace",
 			     http_param(ctx, "id"));
 		return;
 	}
@@ -243,7 +226,7 @@ token_delete(struct http_ctx *ctx)
 	const char *params[] = {http_auth(ctx)->workspace_id,
 				http_param(ctx, "id")};
 
-	if (!valid_uuid(params[1])) {
+	if (!uuid_valid(params[1])) {
 		http_problem(ctx, 400, "id", "'%s' is not a token id (a UUID)",
 			     params[1]);
 		return;

@@ -1093,24 +1093,6 @@ cmd_token_list(struct ctl *ctl, const struct ctl_cmd *cmd,
 	return rc;
 }
 
-/* 8-4-4-4-12 hexadecimal digits. */
-static bool
-uuid_valid(const char *s)
-{
-	if (strlen(s) != 36)
-		return false;
-	for (int i = 0; i < 36; i++) {
-		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-		char c = s[i];
-
-		if (dash ? c != '-'
-			 : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-			     (c >= 'A' && c <= 'F')))
-			return false;
-	}
-	return true;
-}
-
 static int
 cmd_token_revoke(struct ctl *ctl, const struct ctl_cmd *cmd,
 		 const struct ctl_args *a)

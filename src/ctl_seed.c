@@ -1479,26 +1479,35 @@ static const char sql_copy_events[] =
     "COPY events (" EVENT_COLUMNS ") FROM STDIN";
 
 /*
- * The per-row foreign-key check of events.workspace_id costs a fifth of
- * the load, and all it does is lock the workspace row FOR KEY SHARE, the
- * same row for every event.  So a job may turn row triggers off for its
- * transaction (session_replication_role, as pg_restore does) and take
- * that lock itself, once, when it provably changes nothing else: the role
- * may set the parameter, the only trigger on the events tree besides the
- * foreign keys' is the NOTIFY one (sent by hand instead), and the only
- * foreign key is the workspace's.
+ * The per-row foreign-key checks cost a fifth of the load, and they can
+ * only succeed: every row seed writes references either the workspace or
+ * a catalogue row written before it in the same transaction.  So when it
+ * provably changes nothing else, each transaction turns row triggers off
+ * (session_replication_role, as pg_restore does) and takes the lock the
+ * checks would take, FOR KEY SHARE on the workspace, once.  "Provably":
+ * the role may set the parameter; the tables seed writes have no trigger
+ * but the foreign keys' and the events NOTIFY one (sent by hand instead);
+ * events reference only workspaces, the catalogue only workspaces and
+ * catalogue rows.
  */
 /* clang-format off */
 static const char sql_fast_path[] =
+    "WITH ev AS (SELECT relid FROM pg_partition_tree('events')), "
+    "cat AS (SELECT unnest(ARRAY['tags', 'links', 'link_tags', "
+    "'qr_codes', 'visitors', 'devices']::regclass[]) AS relid) "
     "SELECT (current_setting('is_superuser') = 'on' "
     "OR has_parameter_privilege('session_replication_role', 'SET')) "
     "AND NOT EXISTS (SELECT 1 FROM pg_trigger t "
-    "JOIN pg_partition_tree('events') p ON p.relid = t.tgrelid "
-    "WHERE NOT t.tgisinternal AND t.tgname <> 'events_notify') "
-    "AND (SELECT count(*) = 1 AND bool_and(c.confrelid = 'workspaces'::regclass) "
-    "FROM pg_constraint c "
-    "JOIN pg_partition_tree('events') p ON p.relid = c.conrelid "
-    "WHERE c.contype = 'f' AND c.conparentid = 0)";
+    "WHERE NOT t.tgisinternal "
+    "AND (t.tgrelid IN (SELECT relid FROM cat) "
+    "OR (t.tgrelid IN (SELECT relid FROM ev) "
+    "AND t.tgname <> 'events_notify'))) "
+    "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.contype = 'f' "
+    "AND ((c.conrelid IN (SELECT relid FROM ev) "
+    "AND c.confrelid <> 'workspaces'::regclass) "
+    "OR (c.conrelid IN (SELECT relid FROM cat) "
+    "AND c.confrelid NOT IN ('workspaces'::regclass, 'tags'::regclass, "
+    "'links'::regclass, 'visitors'::regclass))))";
 static const char sql_fast_begin[] =
     "SET LOCAL session_replication_role = replica";
 static const char sql_fast_lock[] =
@@ -2197,17 +2206,24 @@ static const char sql_may_analyze[] =
     "WHERE c.oid IN ('tags'::regclass, 'links'::regclass, "
     "'visitors'::regclass)";
 
-/* The catalogue, in the transaction open on conn; false with err set. */
+/*
+ * The catalogue, in the transaction open on conn; checked: its foreign
+ * keys are checked row by row.  False with err set.
+ */
 static bool
-catalogue_copy(const struct world *w, PGconn *conn, char *err, size_t len)
+catalogue_copy(const struct world *w, PGconn *conn, bool checked, char *err,
+	       size_t len)
 {
 	struct cat c = {.w = w, .conn = conn};
-	PGresult *res = PQexec(conn, sql_may_analyze);
-	bool analyze = PQresultStatus(res) == PGRES_TUPLES_OK &&
-		       strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	bool ok = true;
+	bool analyze = false, ok = true;
 
-	PQclear(res);
+	if (checked) {
+		PGresult *res = PQexec(conn, sql_may_analyze);
+
+		analyze = PQresultStatus(res) == PGRES_TUPLES_OK &&
+			  strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		PQclear(res);
+	}
 	rng_init(&c.r, w->key, UINT64_MAX);
 	for (size_t i = 0; ok && i < nitems(cat_tables); i++) {
 		ok = cat_table(&c, cat_tables[i].sql, cat_tables[i].rows);
@@ -2271,29 +2287,28 @@ job_run(void *arg)
 	return NULL;
 }
 
-/* Row triggers off, the workspace locked instead; false with j->err. */
+/* Row triggers off, the workspace locked instead; false with err set. */
 static bool
-job_fast_begin(struct job *j, const char *wsid)
+fast_begin(PGconn *conn, const char *wsid, char *err, size_t len)
 {
 	const char *p[1] = {wsid};
 	PGresult *res;
 	bool ok;
 
-	if (!exec_ok(j->conn, sql_fast_begin, j->err, sizeof j->err))
+	if (!exec_ok(conn, sql_fast_begin, err, len))
 		return false;
-	res = PQexecParams(j->conn, sql_fast_lock, 1, NULL, p, NULL, NULL, 0);
+	res = PQexecParams(conn, sql_fast_lock, 1, NULL, p, NULL, NULL, 0);
 	ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
 	if (!ok)
-		snprintf(j->err, sizeof j->err, "locking the workspace: %s",
-			 PQntuples(res) == 0 &&
-				 PQresultStatus(res) == PGRES_TUPLES_OK
+		snprintf(err, len, "locking the workspace: %s",
+			 PQresultStatus(res) == PGRES_TUPLES_OK
 			     ? "it was deleted"
-			     : pq_message(j->conn, res));
+			     : pq_message(conn, res));
 	PQclear(res);
 	return ok;
 }
 
-/* Whether jobs may use sql_fast_path's shortcut; false on any doubt. */
+/* Whether seed may take sql_fast_path's shortcut; false on any doubt. */
 static bool
 seed_fast_path(struct ctl *ctl)
 {
@@ -2586,8 +2601,9 @@ cmd_seed(struct ctl *ctl, const struct ctl_cmd *cmd, const struct ctl_args *a)
 		w.nvisitors, w.ndevices, from, to);
 	fprintf(stderr, "loading with COPY over %" PRId64 " connections; %s\n",
 		o.jobs,
-		fast ? "row triggers off, the workspace locked once on each"
-		     : "the foreign key checked on every row");
+		fast ? "row triggers off, the workspace locked once in each "
+		       "transaction"
+		     : "foreign keys checked on every row");
 
 	t0 = mono_sec();
 	nunits = (w.nevents + UNIT_EVENTS - 1) / UNIT_EVENTS;
@@ -2605,7 +2621,8 @@ cmd_seed(struct ctl *ctl, const struct ctl_cmd *cmd, const struct ctl_args *a)
 		if ((j->conn = connect_like(ctl->conn, j->err,
 					    sizeof j->err)) == NULL ||
 		    !exec_ok(j->conn, "BEGIN", j->err, sizeof j->err) ||
-		    (fast && !job_fast_begin(j, wsid)) ||
+		    (fast &&
+		     !fast_begin(j->conn, wsid, j->err, sizeof j->err)) ||
 		    !copy_begin(j->conn, sql_copy_events, j->err,
 				sizeof j->err)) {
 			snprintf(err, sizeof err, "%s", j->err);
@@ -2625,7 +2642,8 @@ cmd_seed(struct ctl *ctl, const struct ctl_cmd *cmd, const struct ctl_args *a)
 	/* The catalogue meanwhile, on the first connection. */
 	cat_ok = err[0] == '\0' &&
 		 exec_ok(ctl->conn, "BEGIN", err, sizeof err) &&
-		 catalogue_copy(&w, ctl->conn, err, sizeof err);
+		 (!fast || fast_begin(ctl->conn, wsid, err, sizeof err)) &&
+		 catalogue_copy(&w, ctl->conn, !fast, err, sizeof err);
 	if (!cat_ok)
 		atomic_store(&failed, true);
 	for (int i = 0; i < started; i++) {

@@ -216,14 +216,8 @@ static const struct {
 	const char *unit;
 	uint64_t mult;
 } size_units[] = {
-    {"B", 1},
-    {"KiB", 1ULL << 10},
-    {"MiB", 1ULL << 20},
-    {"GiB", 1ULL << 30},
-    {"KB", 1000},
-    {"MB", 1000000},
-    {"GB", 1000000000},
-    {"kB", 1000},
+    {"B", 1},	  {"KiB", 1ULL << 10}, {"MiB", 1ULL << 20}, {"GiB", 1ULL << 30},
+    {"KB", 1000}, {"MB", 1000000},     {"GB", 1000000000},  {"kB", 1000},
 };
 
 int
@@ -276,6 +270,24 @@ levenshtein(const char *a, const char *b)
 	d = row[lb];
 	free(row);
 	return d;
+}
+
+bool
+uuid_valid(const char *s)
+{
+	static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+
+	if (strlen(s) != sizeof shape - 1)
+		return false;
+	for (size_t i = 0; shape[i] != '\0'; i++) {
+		char c = s[i];
+		bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+			   (c >= 'A' && c <= 'F');
+
+		if (shape[i] == '-' ? c != '-' : !hex)
+			return false;
+	}
+	return true;
 }
 
 bool

@@ -50,6 +50,9 @@ void format_duration(int64_t ms, char *buf, size_t len);
 
 size_t levenshtein(const char *, const char *);
 
+/* A UUID in its canonical 8-4-4-4-12 hexadecimal form. */
+bool uuid_valid(const char *);
+
 /* Constant-time: the time taken depends on len, never on the contents. */
 bool ct_memeq(const void *, const void *, size_t len);
 
@@ -61,9 +64,9 @@ void random_bytes(void *, size_t);
 /* n random characters from [0-9A-Za-z], in a new string. */
 char *random_base62(size_t n);
 
-int64_t mono_ms(void);	  /* monotonic clock, for intervals */
-double mono_sec(void);	  /* same, in seconds with sub-ms precision */
-int64_t wall_ms(void);	  /* Unix time in ms */
+int64_t mono_ms(void); /* monotonic clock, for intervals */
+double mono_sec(void); /* same, in seconds with sub-ms precision */
+int64_t wall_ms(void); /* Unix time in ms */
 void rfc3339_now(char *buf, size_t len); /* "2026-01-02T03:04:05.678Z" */
 
 #endif

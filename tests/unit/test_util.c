@@ -83,6 +83,19 @@ test_levenshtein(void)
 }
 
 static void
+test_uuid_valid(void)
+{
+	CHECK(uuid_valid("d22f7bf1-83a9-4f3a-9b37-9a3a21b6ac11"));
+	CHECK(uuid_valid("D22F7BF1-83A9-4F3A-9B37-9A3A21B6AC11"));
+	CHECK(!uuid_valid(""));
+	CHECK(!uuid_valid("not-a-uuid"));
+	CHECK(!uuid_valid("d22f7bf1-83a9-4f3a-9b37-9a3a21b6ac1"));
+	CHECK(!uuid_valid("d22f7bf1-83a9-4f3a-9b37-9a3a21b6ac11x"));
+	CHECK(!uuid_valid("d22f7bf1x83a9-4f3a-9b37-9a3a21b6ac11"));
+	CHECK(!uuid_valid("g22f7bf1-83a9-4f3a-9b37-9a3a21b6ac11"));
+}
+
+static void
 test_ct_memeq(void)
 {
 	CHECK(ct_memeq("abcdef", "abcdef", 6));
@@ -97,9 +110,13 @@ test_sha256(void)
 	char hex[SHA256_HEX_LEN + 1];
 
 	sha256_hex("", 0, hex);
-	CHECK_STR(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	CHECK_STR(
+	    hex,
+	    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 	sha256_hex("abc", 3, hex);
-	CHECK_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	CHECK_STR(
+	    hex,
+	    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 static void
@@ -153,5 +170,5 @@ test_rfc3339(void)
 
 UT_MAIN("util", UT(test_durations), UT(test_bad_durations),
 	UT(test_format_duration), UT(test_sizes), UT(test_levenshtein),
-	UT(test_ct_memeq), UT(test_sha256), UT(test_random_base62),
-	UT(test_strlist), UT(test_rfc3339))
+	UT(test_uuid_valid), UT(test_ct_memeq), UT(test_sha256),
+	UT(test_random_base62), UT(test_strlist), UT(test_rfc3339))
