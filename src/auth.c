@@ -18,9 +18,9 @@ static const struct {
 };
 
 const char *const token_scopes[] = {
-    "analytics:read", "events:read",  "events:write", "webhooks:read",
-    "webhooks:write", "alerts:read",  "alerts:write", "admin",
-    NULL,
+    "analytics:read", "events:read",	"events:write",
+    "webhooks:read",  "webhooks:write", "alerts:read",
+    "alerts:write",   "admin",		NULL,
 };
 
 const char *
@@ -76,8 +76,8 @@ token_well_formed(const char *token)
 		for (; *tail != '\0'; tail++) {
 			char c = *tail;
 
-			if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-			      (c >= 'A' && c <= 'Z')))
+			if (!((c >= '0' && c <= '9') ||
+			      (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
 				return false;
 		}
 		return true;

@@ -12,10 +12,15 @@
 
 #include "util.h"
 
-enum token_env { TOKEN_ENV_DEVELOPMENT, TOKEN_ENV_PRODUCTION, TOKEN_ENV_ANALYTICS };
+enum token_env {
+	TOKEN_ENV_DEVELOPMENT,
+	TOKEN_ENV_PRODUCTION,
+	TOKEN_ENV_ANALYTICS
+};
 
 #define TOKEN_RANDOM_LEN 40
-#define TOKEN_DISPLAY_PREFIX_LEN 12 /* what is stored in clear to tell tokens apart */
+#define TOKEN_DISPLAY_PREFIX_LEN                                               \
+	12 /* what is stored in clear to tell tokens apart */
 
 const char *token_env_name(enum token_env);
 int token_env_parse(const char *); /* -1 if unknown */

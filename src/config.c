@@ -125,8 +125,7 @@ static const struct cfg_key cfg_keys[] = {
 	 "1s", RELOADABLE),
      .min = 10},
     /* Another instance takes over this long after the leader vanished. */
-    {KEY("pipeline.lease", CFG_DURATION, pipeline.lease_ms, "3s",
-	 RESTART_ONLY),
+    {KEY("pipeline.lease", CFG_DURATION, pipeline.lease_ms, "3s", RESTART_ONLY),
      .min = 500},
 };
 

@@ -25,8 +25,8 @@ struct db_conn;
 struct db_listen;
 
 struct db_options {
-	const char *conninfo;	     /* URL or key=value string */
-	int pool_size;		     /* connections, >= 1 */
+	const char *conninfo;	      /* URL or key=value string */
+	int pool_size;		      /* connections, >= 1 */
 	int64_t statement_timeout_ms; /* default per query; 0 = none */
 	int64_t connect_timeout_ms;   /* one connection attempt */
 	int64_t reconnect_min_ms;     /* first backoff */

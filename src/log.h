@@ -19,12 +19,12 @@ void log_msg(enum log_level, const char *, ...)
     __attribute__((format(printf, 2, 3)));
 
 #define log_error(...) log_msg(LP_LOG_ERROR, __VA_ARGS__)
-#define log_warn(...) log_msg(LP_LOG_WARN, __VA_ARGS__)
-#define log_info(...) log_msg(LP_LOG_INFO, __VA_ARGS__)
-#define log_debug(...)                                                        \
-	do {                                                                  \
-		if (log_get_level() >= LP_LOG_DEBUG)                          \
-			log_msg(LP_LOG_DEBUG, __VA_ARGS__);                   \
+#define log_warn(...)  log_msg(LP_LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LP_LOG_INFO, __VA_ARGS__)
+#define log_debug(...)                                                         \
+	do {                                                                   \
+		if (log_get_level() >= LP_LOG_DEBUG)                           \
+			log_msg(LP_LOG_DEBUG, __VA_ARGS__);                    \
 	} while (0)
 
 #endif

@@ -53,9 +53,9 @@ struct pipeline_consumer {
 };
 
 struct pipeline_options {
-	int batch_size;		 /* events per batch, default 1000 */
+	int batch_size;		  /* events per batch, default 1000 */
 	int64_t poll_interval_ms; /* fallback poll, default 1 s */
-	int64_t lease_ms;	 /* leadership lease, default 3 s */
+	int64_t lease_ms;	  /* leadership lease, default 3 s */
 };
 
 struct pipeline *pipeline_new(struct event_base *, struct db_pool *,

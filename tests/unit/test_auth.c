@@ -53,10 +53,14 @@ test_malformed(void)
 	CHECK(!token_well_formed(""));
 	CHECK(!token_well_formed("lp_live_"));
 	CHECK(!token_well_formed("lp_live_short"));
-	CHECK(!token_well_formed("xx_live_0123456789012345678901234567890123456789"));
-	CHECK(!token_well_formed("lp_live_012345678901234567890123456789012345678!"));
-	CHECK(!token_well_formed("lp_live_01234567890123456789012345678901234567890"));
-	CHECK(token_well_formed("lp_live_0123456789012345678901234567890123456789"));
+	CHECK(!token_well_formed(
+	    "xx_live_0123456789012345678901234567890123456789"));
+	CHECK(!token_well_formed(
+	    "lp_live_012345678901234567890123456789012345678!"));
+	CHECK(!token_well_formed(
+	    "lp_live_01234567890123456789012345678901234567890"));
+	CHECK(token_well_formed(
+	    "lp_live_0123456789012345678901234567890123456789"));
 }
 
 static void
@@ -64,9 +68,12 @@ test_known_hash(void)
 {
 	char hash[SHA256_HEX_LEN + 1];
 
-	/* The stored digest is the SHA-256 of the whole token, prefix included. */
+	/* The stored digest is the SHA-256 of the whole token, prefix included.
+	 */
 	token_hash("abc", hash);
-	CHECK_STR(hash, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	CHECK_STR(
+	    hash,
+	    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 static void

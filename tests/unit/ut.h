@@ -11,24 +11,24 @@
 
 static int ut_failures_in_test;
 
-#define CHECK(cond)                                                           \
-	do {                                                                  \
-		if (!(cond)) {                                                \
-			fprintf(stderr, "%s:%d: check failed: %s\n",          \
-				__FILE__, __LINE__, #cond);                   \
-			ut_failures_in_test++;                                \
-		}                                                             \
+#define CHECK(cond)                                                            \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
+				__LINE__, #cond);                              \
+			ut_failures_in_test++;                                 \
+		}                                                              \
 	} while (0)
 
-#define CHECK_STR(a, b)                                                       \
-	do {                                                                  \
-		const char *ut_a = (a), *ut_b = (b);                          \
+#define CHECK_STR(a, b)                                                        \
+	do {                                                                   \
+		const char *ut_a = (a), *ut_b = (b);                           \
 		if (ut_a == NULL || ut_b == NULL || strcmp(ut_a, ut_b) != 0) { \
-			fprintf(stderr, "%s:%d: \"%s\" != \"%s\"\n",          \
-				__FILE__, __LINE__, ut_a ? ut_a : "(null)",   \
-				ut_b ? ut_b : "(null)");                      \
-			ut_failures_in_test++;                                \
-		}                                                             \
+			fprintf(stderr, "%s:%d: \"%s\" != \"%s\"\n", __FILE__, \
+				__LINE__, ut_a ? ut_a : "(null)",              \
+				ut_b ? ut_b : "(null)");                       \
+			ut_failures_in_test++;                                 \
+		}                                                              \
 	} while (0)
 
 struct ut_test {
@@ -55,13 +55,16 @@ ut_run(const char *suite, const struct ut_test *tests, size_t n)
 	return failed == 0 ? 0 : 1;
 }
 
-#define UT_MAIN(suite, ...)                                                   \
-	int main(void)                                                        \
-	{                                                                     \
-		static const struct ut_test ut_tests[] = {__VA_ARGS__};       \
-		return ut_run(suite, ut_tests,                                \
-			      sizeof(ut_tests) / sizeof(ut_tests[0]));        \
+#define UT_MAIN(suite, ...)                                                    \
+	int main(void)                                                         \
+	{                                                                      \
+		static const struct ut_test ut_tests[] = {__VA_ARGS__};        \
+		return ut_run(suite, ut_tests,                                 \
+			      sizeof(ut_tests) / sizeof(ut_tests[0]));         \
 	}
-#define UT(fn) {#fn, fn}
+#define UT(fn)                                                                 \
+	{                                                                      \
+#fn, fn                                                        \
+	}
 
 #endif
