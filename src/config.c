@@ -20,6 +20,9 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "netguard.h"
+#include "sign.h"
+#include "webhook.h"
 
 /* A config file larger than this is a mistake, not a configuration. */
 #define CONFIG_MAX_BYTES (4 * 1024 * 1024)
@@ -34,6 +37,10 @@ enum cfg_type {
 	CFG_SIZE,     /* uint64_t bytes, at least min */
 	CFG_ENUM,     /* an enum stored as an int, read by parse_enum */
 	CFG_LISTEN,   /* struct lp_listen * at off, its count (int) at off_n */
+	CFG_STRLIST,  /* char ** at off, its count (int) at off_n */
+	CFG_DURLIST, /* int64_t * (ms, each at least min) at off, count at off_n
+		      */
+	CFG_WEBHOOKS, /* struct lp_webhook_cfg * at off, count at off_n */
 };
 
 struct cfg_key {
@@ -51,6 +58,9 @@ struct cfg_key {
 	int64_t min, max; /* int: both; duration and size: min only */
 	int (*parse_enum)(const char *);
 	const char *choices; /* enum: the accepted words, for messages */
+	/* String lists: which items are acceptable, and how to say so. */
+	bool (*item_ok)(const char *);
+	const char *item_expect;
 };
 
 /* Enums are written through an int pointer. */
@@ -127,6 +137,47 @@ static const struct cfg_key cfg_keys[] = {
     /* Another instance takes over this long after the leader vanished. */
     {KEY("pipeline.lease", CFG_DURATION, pipeline.lease_ms, "3s", RESTART_ONLY),
      .min = 500},
+
+    {KEY("delivery.timeout", CFG_DURATION, delivery.timeout_ms, "15s",
+	 RELOADABLE),
+     .min = 100},
+    {KEY("delivery.schedule", CFG_DURLIST, delivery.schedule_ms,
+	 "0s, 5s, 5m, 30m, 2h, 5h, 10h, 14h, 20h, 24h", RELOADABLE),
+     .off_n = OFF(delivery.nschedule)},
+    {KEY("delivery.jitter", CFG_INT, delivery.jitter_percent, "20", RELOADABLE),
+     .min = 0, .max = 100},
+    {KEY("delivery.lease", CFG_DURATION, delivery.lease_ms, "60s", RELOADABLE),
+     .min = 1000},
+    {KEY("delivery.batch_size", CFG_INT, delivery.batch_size, "500",
+	 RELOADABLE),
+     .min = 1, .max = 10000},
+    {KEY("delivery.max_connections", CFG_INT, delivery.max_connections, "512",
+	 RESTART_ONLY),
+     .min = 1, .max = 65536},
+    {KEY("delivery.allow_networks", CFG_STRLIST, delivery.allow_networks, NULL,
+	 RELOADABLE),
+     .off_n = OFF(delivery.nallow_networks), .item_ok = netguard_cidr_valid,
+     .item_expect = "a network such as 127.0.0.1/32, 10.1.0.0/16 or ::1/128"},
+    {KEY("delivery.require_https", CFG_BOOL, delivery.require_https, "false",
+	 RELOADABLE)},
+    {KEY("delivery.circuit_failures", CFG_INT, delivery.circuit_failures, "5",
+	 RELOADABLE),
+     .min = 1, .max = 1000000},
+    {KEY("delivery.circuit_cooldown", CFG_DURATION,
+	 delivery.circuit_cooldown_ms, "30s", RELOADABLE),
+     .min = 1},
+    {KEY("delivery.disable_after", CFG_DURATION, delivery.disable_after_ms,
+	 "5d", RELOADABLE),
+     .min = 1000},
+    {KEY("delivery.secret_overlap", CFG_DURATION, delivery.secret_overlap_ms,
+	 "24h", RELOADABLE)},
+
+    {KEY("retention.deliveries", CFG_DURATION, retention.deliveries_ms, "30d",
+	 RELOADABLE),
+     .min = 60000},
+
+    {KEY("webhooks", CFG_WEBHOOKS, webhooks, NULL, RELOADABLE),
+     .off_n = OFF(nwebhooks)},
 };
 
 #define NKEYS nitems(cfg_keys)
@@ -140,6 +191,10 @@ struct cfg_parse {
 	yaml_document_t *doc;
 	yaml_node_t *where[NKEYS]; /* the value node, once a key is set */
 	bool bad[NKEYS];	   /* the file's value was rejected */
+	/* Endpoints rejected for other reasons: their URLs are still checked.
+	 */
+	struct lp_webhook_cfg *rejected;
+	int nrejected;
 };
 
 static void perr(struct cfg_parse *, const yaml_mark_t *, const char *, ...)
@@ -336,6 +391,13 @@ key_expect(const struct cfg_key *k)
 		return xprintf("one of %s", k->choices);
 	case CFG_LISTEN:
 		return xstrdup(LISTEN_EXPECT ", or a list of them");
+	case CFG_STRLIST:
+		return xprintf("%s, or a list of them", k->item_expect);
+	case CFG_DURLIST:
+		return xstrdup("a list of durations such as [0s, 5s, 5m]");
+	case CFG_WEBHOOKS:
+		return xstrdup("a list of endpoints, each a mapping with "
+			       "workspace, name, url and secret");
 	}
 	fatal("config: key %s has no type", k->name);
 }
@@ -483,6 +545,95 @@ int_parse(const char *s, long long *out)
 	return errno == 0 && *end == '\0';
 }
 
+static void webhooks_free(struct lp_webhook_cfg *, int);
+
+/* ---- lists of strings or durations: an array at off, its count at off_n */
+
+static size_t
+list_elem_size(const struct cfg_key *k)
+{
+	return k->type == CFG_STRLIST ? sizeof(char *) : sizeof(int64_t);
+}
+
+/* Parses one item into slot; returns NULL or what was expected (freed). */
+static char *
+list_item_parse(const struct cfg_key *k, const char *s, void *slot)
+{
+	char buf[32];
+	int64_t ms;
+
+	if (k->type == CFG_STRLIST) {
+		if (!k->item_ok(s))
+			return xstrdup(k->item_expect);
+		*(char **)slot = xstrdup(s);
+		return NULL;
+	}
+	if (parse_duration_ms(s, &ms) != 0 || ms < k->min) {
+		if (k->min <= 0)
+			return xstrdup("a duration such as 0s, 5s or 30m");
+		format_duration(k->min, buf, sizeof(buf));
+		return xprintf("a duration of at least %s", buf);
+	}
+	*(int64_t *)slot = ms;
+	return NULL;
+}
+
+static void
+list_free_items(const struct cfg_key *k, void *v, int n)
+{
+	if (k->type == CFG_STRLIST)
+		for (int i = 0; i < n; i++)
+			free(((char **)v)[i]);
+	free(v);
+}
+
+/* Puts list v of n items in the key's field; the config owns it now. */
+static void
+list_replace(const struct cfg_key *k, struct lp_config *cfg, void *v, int n)
+{
+	void **lp = field(cfg, k->off);
+	int *np = field(cfg, k->off_n);
+
+	list_free_items(k, *lp, *np);
+	*lp = v;
+	*np = n;
+}
+
+/* A scalar: items separated by commas ("0s, 5s, 5m"); "" is empty. */
+static char *
+list_set_text(const struct cfg_key *k, struct lp_config *cfg, const char *s)
+{
+	size_t cap = 1, es = list_elem_size(k);
+	char *copy, *item, *save = NULL, *why = NULL;
+	void *v;
+	int n = 0;
+
+	for (const char *c = s; *c != '\0'; c++)
+		cap += *c == ',';
+	v = xcalloc(cap, es);
+	copy = xstrdup(s);
+	for (item = strtok_r(copy, ",", &save); item != NULL;
+	     item = strtok_r(NULL, ",", &save)) {
+		char *end = item + strlen(item);
+
+		while (*item == ' ')
+			item++;
+		while (end > item && end[-1] == ' ')
+			*--end = '\0';
+		if ((why = list_item_parse(k, item, (char *)v + es * n)) !=
+		    NULL)
+			break;
+		n++;
+	}
+	free(copy);
+	if (why != NULL) {
+		list_free_items(k, v, n);
+		return why;
+	}
+	list_replace(k, cfg, v, n);
+	return NULL;
+}
+
 /*
  * Sets key k in cfg from text s: the one parser for defaults and for the
  * file.  Returns NULL, or what was expected (caller frees); cfg keeps its
@@ -536,6 +687,11 @@ value_set(const struct cfg_key *k, struct lp_config *cfg, const char *s)
 		*v = one;
 		listen_replace(k, cfg, v, 1);
 		return NULL;
+	case CFG_STRLIST:
+	case CFG_DURLIST:
+		return list_set_text(k, cfg, s);
+	case CFG_WEBHOOKS:
+		break;
 	}
 	return key_expect(k);
 }
@@ -550,6 +706,12 @@ value_free(const struct cfg_key *k, struct lp_config *cfg)
 		*(char **)f = NULL;
 	} else if (k->type == CFG_LISTEN) {
 		listen_replace(k, cfg, NULL, 0);
+	} else if (k->type == CFG_STRLIST || k->type == CFG_DURLIST) {
+		list_replace(k, cfg, NULL, 0);
+	} else if (k->type == CFG_WEBHOOKS) {
+		webhooks_free(cfg->webhooks, cfg->nwebhooks);
+		cfg->webhooks = NULL;
+		cfg->nwebhooks = 0;
 	}
 }
 
@@ -600,8 +762,25 @@ value_equal(const struct cfg_key *k, const struct lp_config *a,
 			    strcmp(la[i].host, lb[i].host) != 0)
 				return false;
 		return true;
+	case CFG_STRLIST:
+		n = *(const int *)field(a, k->off_n);
+		if (n != *(const int *)field(b, k->off_n))
+			return false;
+		for (int i = 0; i < n; i++)
+			if (strcmp((*(char **const *)fa)[i],
+				   (*(char **const *)fb)[i]) != 0)
+				return false;
+		return true;
+	case CFG_DURLIST:
+		n = *(const int *)field(a, k->off_n);
+		return n == *(const int *)field(b, k->off_n) &&
+		       (n == 0 ||
+			memcmp(*(int64_t *const *)fa, *(int64_t *const *)fb,
+			       sizeof(int64_t) * (size_t)n) == 0);
+	case CFG_WEBHOOKS:
+		break; /* reloadable: never compared */
 	}
-	return false;
+	fatal("config: %s cannot be compared", k->name);
 }
 
 /* Deep copy of key k from src into dst, freeing what dst held. */
@@ -645,6 +824,23 @@ value_copy(const struct cfg_key *k, struct lp_config *dst,
 		}
 		listen_replace(k, dst, v, n);
 		break;
+	case CFG_STRLIST:
+	case CFG_DURLIST: {
+		size_t es = list_elem_size(k);
+		void *lv;
+
+		n = *(const int *)field(src, k->off_n);
+		lv = n > 0 ? xcalloc((size_t)n, es) : NULL;
+		if (n > 0)
+			memcpy(lv, *(void *const *)fs, es * (size_t)n);
+		if (k->type == CFG_STRLIST)
+			for (int i = 0; i < n; i++)
+				((char **)lv)[i] = xstrdup(((char **)lv)[i]);
+		list_replace(k, dst, lv, n);
+		break;
+	}
+	case CFG_WEBHOOKS:
+		fatal("config: %s cannot be copied", k->name);
 	}
 }
 
@@ -658,7 +854,8 @@ config_new(const char *path)
 		const struct cfg_key *k = &cfg_keys[i];
 
 		if (k->def == NULL && k->type != CFG_STRING &&
-		    k->type != CFG_LISTEN)
+		    k->type != CFG_LISTEN && k->type != CFG_STRLIST &&
+		    k->type != CFG_WEBHOOKS)
 			fatal("config: key %s has no default", k->name);
 		value_reset(k, cfg);
 	}
@@ -751,6 +948,450 @@ listen_set(struct cfg_parse *p, const struct cfg_key *k, const yaml_node_t *n)
 	return true;
 }
 
+/* A YAML sequence for a list key: each item judged where it stands. */
+static bool
+list_set(struct cfg_parse *p, const struct cfg_key *k, const yaml_node_t *n)
+{
+	size_t count =
+	    (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	size_t es = list_elem_size(k);
+	void *v = xcalloc(count > 0 ? count : 1, es);
+	bool ok = true;
+	char *why, *got;
+	int nv = 0;
+
+	for (yaml_node_item_t *it = n->data.sequence.items.start;
+	     it < n->data.sequence.items.top; it++) {
+		const yaml_node_t *e = yaml_document_get_node(p->doc, *it);
+		const char *s;
+
+		if (e->type != YAML_SCALAR_NODE || node_is_null(e) ||
+		    (s = node_text(e)) == NULL) {
+			why = k->type == CFG_STRLIST
+				  ? xstrdup(k->item_expect)
+				  : xstrdup("a duration such as 5s");
+		} else {
+			why = list_item_parse(k, s, (char *)v + es * nv);
+		}
+		if (why != NULL) {
+			got = node_describe(e);
+			perr(p, &e->start_mark, "%s: expected %s, got %s",
+			     k->name, why, got);
+			free(got);
+			free(why);
+			ok = false;
+			continue;
+		}
+		nv++;
+	}
+	if (!ok) {
+		list_free_items(k, v, nv);
+		return false;
+	}
+	list_replace(k, p->cfg, v, nv);
+	return true;
+}
+
+/* ---- webhooks: endpoints declared in the file, one mapping each */
+
+enum wf_type { WF_STRING, WF_INT, WF_BOOL, WF_TYPES, WF_HEADERS };
+
+static const struct webhook_field {
+	const char *name;
+	enum wf_type type;
+	bool required;
+	size_t off; /* in struct lp_webhook_cfg */
+	int min, max;
+} webhook_fields[] = {
+#define WF(n, t, r, f)                                                         \
+	.name = (n), .type = (t), .required = (r),                             \
+	.off = offsetof(struct lp_webhook_cfg, f)
+    {WF("workspace", WF_STRING, true, workspace)},
+    {WF("name", WF_STRING, true, name)},
+    {WF("url", WF_STRING, true, url)},
+    {WF("secret", WF_STRING, true, secret)},
+    {WF("description", WF_STRING, false, description)},
+    {WF("event_types", WF_TYPES, false, event_types)},
+    {WF("headers", WF_HEADERS, false, header_names)},
+    {WF("max_in_flight", WF_INT, false, max_in_flight), .min = 1, .max = 1000},
+    {WF("rate_limit_per_second", WF_INT, false, rate_limit_per_second),
+     .min = 1, .max = 1000000},
+    {WF("payload", WF_STRING, false, payload)},
+    {WF("format", WF_STRING, false, format)},
+    {WF("operational", WF_BOOL, false, operational)},
+#undef WF
+};
+
+static void
+webhook_free_one(struct lp_webhook_cfg *w)
+{
+	free(w->workspace);
+	free(w->name);
+	free(w->url);
+	free(w->secret);
+	free(w->description);
+	free(w->payload);
+	free(w->format);
+	for (int i = 0; i < w->nevent_types; i++)
+		free(w->event_types[i]);
+	free(w->event_types);
+	for (int i = 0; i < w->nheaders; i++) {
+		free(w->header_names[i]);
+		free(w->header_values[i]);
+	}
+	free(w->header_names);
+	free(w->header_values);
+}
+
+static void
+webhooks_free(struct lp_webhook_cfg *v, int n)
+{
+	for (int i = 0; i < n; i++)
+		webhook_free_one(&v[i]);
+	free(v);
+}
+
+/* A scalar string of an endpoint's field, or NULL after an error. */
+static const char *
+webhook_scalar(struct cfg_parse *p, const char *what, const yaml_node_t *n)
+{
+	const char *s;
+	char *got;
+
+	if (n->type == YAML_SCALAR_NODE && !node_is_null(n) &&
+	    (s = node_text(n)) != NULL && *s != '\0')
+		return s;
+	got = node_describe(n);
+	perr(p, &n->start_mark, "webhooks: %s: expected a string, got %s", what,
+	     got);
+	free(got);
+	return NULL;
+}
+
+static bool
+webhook_field_set(struct cfg_parse *p, const struct webhook_field *f,
+		  struct lp_webhook_cfg *w, const yaml_node_t *n)
+{
+	void *dst = (char *)w + f->off;
+	const char *s, *why;
+	long long i;
+	char *got;
+	int b;
+
+	switch (f->type) {
+	case WF_STRING:
+		if ((s = webhook_scalar(p, f->name, n)) == NULL)
+			return false;
+		free(*(char **)dst);
+		*(char **)dst = xstrdup(s);
+		return true;
+	case WF_INT:
+		if ((s = webhook_scalar(p, f->name, n)) == NULL)
+			return false;
+		if (!int_parse(s, &i) || i < f->min || i > f->max) {
+			perr(p, &n->start_mark,
+			     "webhooks: %s: expected an integer from %d to %d, "
+			     "got '%s'",
+			     f->name, f->min, f->max, s);
+			return false;
+		}
+		*(int *)dst = (int)i;
+		return true;
+	case WF_BOOL:
+		if ((s = webhook_scalar(p, f->name, n)) == NULL)
+			return false;
+		if ((b = bool_parse(s)) < 0) {
+			perr(p, &n->start_mark,
+			     "webhooks: %s: expected true or false, got '%s'",
+			     f->name, s);
+			return false;
+		}
+		*(bool *)dst = b;
+		return true;
+	case WF_TYPES:
+		if (n->type != YAML_SEQUENCE_NODE) {
+			got = node_describe(n);
+			perr(p, &n->start_mark,
+			     "webhooks: event_types: expected a list such as "
+			     "[scan.created, \"alert.*\"], got %s",
+			     got);
+			free(got);
+			return false;
+		}
+		for (yaml_node_item_t *it = n->data.sequence.items.start;
+		     it < n->data.sequence.items.top; it++) {
+			const yaml_node_t *e =
+			    yaml_document_get_node(p->doc, *it);
+
+			if ((s = webhook_scalar(p, "event_types", e)) == NULL)
+				return false;
+			if (!webhook_type_pattern_valid(s)) {
+				perr(p, &e->start_mark,
+				     "webhooks: event_types: unknown event "
+				     "type '%s' (known: %s, or a prefix "
+				     "such as \"scan.*\", or \"*\")",
+				     s, webhook_type_list());
+				return false;
+			}
+			w->event_types = xrealloc(
+			    w->event_types,
+			    sizeof(char *) * (size_t)(w->nevent_types + 1));
+			w->event_types[w->nevent_types++] = xstrdup(s);
+		}
+		return true;
+	case WF_HEADERS:
+		if (n->type != YAML_MAPPING_NODE) {
+			got = node_describe(n);
+			perr(p, &n->start_mark,
+			     "webhooks: headers: expected a mapping of header "
+			     "names to values, got %s",
+			     got);
+			free(got);
+			return false;
+		}
+		for (yaml_node_pair_t *q = n->data.mapping.pairs.start;
+		     q < n->data.mapping.pairs.top; q++) {
+			const yaml_node_t *kn =
+			    yaml_document_get_node(p->doc, q->key);
+			const yaml_node_t *vn =
+			    yaml_document_get_node(p->doc, q->value);
+			const char *name, *value;
+
+			if ((name = webhook_scalar(p, "headers", kn)) == NULL ||
+			    (value = webhook_scalar(p, name, vn)) == NULL)
+				return false;
+			if ((why = webhook_header_check(name, value)) != NULL) {
+				perr(p, &kn->start_mark,
+				     "webhooks: headers: %s: %s", name, why);
+				return false;
+			}
+			if (w->nheaders >= WEBHOOK_MAX_HEADERS) {
+				perr(p, &kn->start_mark,
+				     "webhooks: headers: at most %d headers",
+				     WEBHOOK_MAX_HEADERS);
+				return false;
+			}
+			w->header_names = xrealloc(
+			    w->header_names,
+			    sizeof(char *) * (size_t)(w->nheaders + 1));
+			w->header_values = xrealloc(
+			    w->header_values,
+			    sizeof(char *) * (size_t)(w->nheaders + 1));
+			w->header_names[w->nheaders] = xstrdup(name);
+			w->header_values[w->nheaders++] = xstrdup(value);
+		}
+		return true;
+	}
+	return false;
+}
+
+/* The same rule as the workspaces.slug check in 0001_init.sql. */
+static bool
+slug_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 2 || n > 63 || s[0] == '-')
+		return false;
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+		      *s == '-'))
+			return false;
+	return true;
+}
+
+/* One endpoint's mapping; false (errors reported) if anything is wrong. */
+static bool
+webhook_parse(struct cfg_parse *p, const yaml_node_t *n,
+	      struct lp_webhook_cfg *w)
+{
+	bool seen[nitems(webhook_fields)] = {false};
+	bool ok = true;
+	char *got, *hint;
+
+	if (n->type != YAML_MAPPING_NODE) {
+		got = node_describe(n);
+		perr(p, &n->start_mark,
+		     "webhooks: expected an endpoint (a mapping with "
+		     "workspace, name, url and secret), got %s",
+		     got);
+		free(got);
+		return false;
+	}
+	w->line = n->start_mark.line;
+	w->column = n->start_mark.column;
+	for (yaml_node_pair_t *q = n->data.mapping.pairs.start;
+	     q < n->data.mapping.pairs.top; q++) {
+		const yaml_node_t *kn = yaml_document_get_node(p->doc, q->key);
+		const yaml_node_t *vn =
+		    yaml_document_get_node(p->doc, q->value);
+		const char *key =
+		    kn->type == YAML_SCALAR_NODE ? node_text(kn) : NULL;
+		size_t i, best = SIZE_MAX, d;
+
+		for (i = 0; key != NULL && i < nitems(webhook_fields); i++)
+			if (strcmp(webhook_fields[i].name, key) == 0)
+				break;
+		if (key == NULL || i == nitems(webhook_fields)) {
+			hint = NULL;
+			for (size_t j = 0;
+			     key != NULL && j < nitems(webhook_fields); j++) {
+				d = levenshtein(key, webhook_fields[j].name);
+				if (d < best && d <= 2) {
+					best = d;
+					hint = (char *)webhook_fields[j].name;
+				}
+			}
+			if (hint != NULL)
+				perr(p, &kn->start_mark,
+				     "webhooks: unknown field '%s' (did you "
+				     "mean '%s'?)",
+				     key, hint);
+			else
+				perr(p, &kn->start_mark,
+				     "webhooks: unknown field '%s' (expected "
+				     "workspace, name, url, secret, "
+				     "description, event_types, headers, "
+				     "max_in_flight, rate_limit_per_second, "
+				     "payload, format or operational)",
+				     key != NULL ? key : "?");
+			ok = false;
+			continue;
+		}
+		if (seen[i]) {
+			perr(p, &kn->start_mark,
+			     "webhooks: duplicate field '%s'", key);
+			ok = false;
+			continue;
+		}
+		seen[i] = true;
+		if (!webhook_field_set(p, &webhook_fields[i], w, vn)) {
+			ok = false;
+			continue;
+		}
+		if (strcmp(key, "url") == 0) {
+			w->url_line = vn->start_mark.line;
+			w->url_column = vn->start_mark.column;
+		} else if (strcmp(key, "workspace") == 0 &&
+			   !slug_ok(w->workspace)) {
+			perr(p, &vn->start_mark,
+			     "webhooks: workspace: expected a workspace slug "
+			     "(a-z, 0-9 and '-'), got '%s'",
+			     w->workspace);
+			ok = false;
+		} else if (strcmp(key, "secret") == 0 &&
+			   !sign_secret_valid(w->secret)) {
+			perr(p, &vn->start_mark,
+			     "webhooks: secret: expected whsec_ followed by "
+			     "the base64 of 24 to 64 random bytes");
+			ok = false;
+		} else if (strcmp(key, "payload") == 0 &&
+			   strcmp(w->payload, "full") != 0 &&
+			   strcmp(w->payload, "thin") != 0) {
+			perr(p, &vn->start_mark,
+			     "webhooks: payload: expected full or thin, got "
+			     "'%s'",
+			     w->payload);
+			ok = false;
+		} else if (strcmp(key, "format") == 0 &&
+			   strcmp(w->format, "standard") != 0 &&
+			   strcmp(w->format, "alertmanager") != 0) {
+			perr(p, &vn->start_mark,
+			     "webhooks: format: expected standard or "
+			     "alertmanager, got '%s'",
+			     w->format);
+			ok = false;
+		}
+	}
+	for (size_t i = 0; i < nitems(webhook_fields); i++) {
+		if (webhook_fields[i].required && !seen[i]) {
+			perr(p, &n->start_mark,
+			     "webhooks: endpoint without %s (each needs "
+			     "workspace, name, url and secret)",
+			     webhook_fields[i].name);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+static bool
+webhooks_set(struct cfg_parse *p, const struct cfg_key *k, const yaml_node_t *n)
+{
+	size_t count =
+	    (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	struct lp_webhook_cfg *v = xcalloc(count > 0 ? count : 1, sizeof(*v));
+	bool ok = true;
+	int nv = 0;
+
+	(void)k;
+	for (yaml_node_item_t *it = n->data.sequence.items.start;
+	     it < n->data.sequence.items.top; it++) {
+		const yaml_node_t *e = yaml_document_get_node(p->doc, *it);
+		struct lp_webhook_cfg *w = &v[nv++];
+
+		if (!webhook_parse(p, e, w))
+			ok = false;
+		for (struct lp_webhook_cfg *o = v; ok && o < w; o++) {
+			if (strcmp(o->workspace, w->workspace) == 0 &&
+			    strcmp(o->name, w->name) == 0) {
+				perr(
+				    p, &e->start_mark,
+				    "webhooks: a second endpoint named '%s' in "
+				    "workspace %s (first at line %d)",
+				    w->name, w->workspace, o->line + 1);
+				ok = false;
+			}
+		}
+	}
+	if (!ok) {
+		webhooks_free(p->rejected, p->nrejected);
+		p->rejected = v;
+		p->nrejected = nv;
+		return false;
+	}
+	webhooks_free(p->cfg->webhooks, p->cfg->nwebhooks);
+	p->cfg->webhooks = v;
+	p->cfg->nwebhooks = nv;
+	return true;
+}
+
+/* The URLs, once the network allow list and require_https are known. */
+static void
+webhooks_check_urls(struct cfg_parse *p)
+{
+	const struct lp_config *c = p->cfg;
+	struct strlist errs = {0};
+	struct netguard *guard;
+	char buf[256];
+
+	int n = c->nwebhooks + p->nrejected;
+
+	if (n == 0 || (guard = netguard_new(c->delivery.allow_networks,
+					    c->delivery.nallow_networks,
+					    &errs)) == NULL) {
+		strlist_free(&errs);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		const struct lp_webhook_cfg *w =
+		    i < c->nwebhooks ? &c->webhooks[i]
+				     : &p->rejected[i - c->nwebhooks];
+		const char *why;
+		yaml_mark_t m;
+
+		if (w->url == NULL)
+			continue;
+		why = netguard_check_url(
+		    guard, w->url, c->delivery.require_https, buf, sizeof buf);
+		m = (yaml_mark_t){.line = (size_t)w->url_line,
+				  .column = (size_t)w->url_column};
+		if (why != NULL)
+			perr(p, &m, "webhooks: url: '%s' %s", w->url, why);
+	}
+	netguard_free(guard);
+}
+
 /* The file sets key k to node n. */
 static void
 key_set(struct cfg_parse *p, const struct cfg_key *k, yaml_node_t *n)
@@ -765,13 +1406,20 @@ key_set(struct cfg_parse *p, const struct cfg_key *k, yaml_node_t *n)
 	 * how a file leaves cert_file unset.  Other types need a value.
 	 */
 	if (node_is_null(n) &&
-	    (k->type == CFG_STRING || k->type == CFG_LISTEN)) {
+	    (k->type == CFG_STRING || k->type == CFG_LISTEN ||
+	     k->type == CFG_STRLIST || k->type == CFG_DURLIST ||
+	     k->type == CFG_WEBHOOKS)) {
 		value_reset(k, p->cfg);
 		p->where[i] = n;
 		return;
 	}
 	if (k->type == CFG_LISTEN) {
 		ok = listen_set(p, k, n);
+	} else if (k->type == CFG_WEBHOOKS && n->type == YAML_SEQUENCE_NODE) {
+		ok = webhooks_set(p, k, n);
+	} else if ((k->type == CFG_STRLIST || k->type == CFG_DURLIST) &&
+		   n->type == YAML_SEQUENCE_NODE) {
+		ok = list_set(p, k, n);
 	} else if (n->type != YAML_SCALAR_NODE || node_is_null(n) ||
 		   (s = node_text(n)) == NULL) {
 		key_error(p, k, n, NULL);
@@ -904,8 +1552,29 @@ config_check(struct cfg_parse *p)
 	size_t plain = key_index("http.listen");
 	size_t rmin = key_index("database.reconnect_min");
 	size_t rmax = key_index("database.reconnect_max");
+	size_t lease = key_index("delivery.lease");
+	size_t sched = key_index("delivery.schedule");
 	const yaml_node_t *n;
 	char buf[32], *got;
+
+	webhooks_check_urls(p);
+	if (c->delivery.lease_ms <= c->delivery.timeout_ms && !p->bad[lease]) {
+		n = p->where[lease] != NULL
+			? p->where[lease]
+			: p->where[key_index("delivery.timeout")];
+		format_duration(c->delivery.timeout_ms, buf, sizeof(buf));
+		perr(p, n != NULL ? &n->start_mark : NULL,
+		     "delivery.lease: expected a duration longer than "
+		     "delivery.timeout (%s): a claimed delivery must outlive "
+		     "its request",
+		     buf);
+	}
+	if (c->delivery.nschedule == 0 && !p->bad[sched]) {
+		n = p->where[sched];
+		perr(p, n != NULL ? &n->start_mark : NULL,
+		     "delivery.schedule: expected at least one attempt, such "
+		     "as [0s, 5s, 5m]");
+	}
 
 	if (c->http.ntls_listen > 0) {
 		const yaml_mark_t *m =
@@ -1049,6 +1718,7 @@ config_parse(const char *name, const char *text, size_t len,
 		}
 	}
 	config_check(&p);
+	webhooks_free(p.rejected, p.nrejected);
 	yaml_document_delete(&doc);
 out:
 	yaml_parser_delete(&parser);

@@ -19,6 +19,26 @@ struct lp_listen {
 	int port;
 };
 
+/* A webhook endpoint declared in the file (section webhooks). */
+struct lp_webhook_cfg {
+	char *workspace; /* slug */
+	char *name;
+	char *url;
+	char *secret; /* whsec_... */
+	char *description;
+	char **event_types; /* NULL: ["scan.created"] */
+	int nevent_types;
+	char **header_names, **header_values;
+	int nheaders;
+	int max_in_flight;	   /* 0: the default (10) */
+	int rate_limit_per_second; /* 0: unlimited */
+	char *payload;		   /* "full", "thin"; NULL: full */
+	char *format; /* "standard", "alertmanager"; NULL: standard */
+	bool operational;
+	int line, column;	  /* where it is written, 0-based */
+	int url_line, url_column; /* where its url is */
+};
+
 struct lp_config {
 	char *path;
 
@@ -59,6 +79,30 @@ struct lp_config {
 		int64_t poll_interval_ms;
 		int64_t lease_ms;
 	} pipeline;
+
+	struct {
+		int64_t timeout_ms;
+		int64_t *schedule_ms; /* delay before attempt i + 1 */
+		int nschedule;
+		int jitter_percent;
+		int64_t lease_ms;
+		int batch_size;
+		int max_connections;
+		char **allow_networks; /* CIDRs the network guard allows */
+		int nallow_networks;
+		bool require_https;
+		int circuit_failures;
+		int64_t circuit_cooldown_ms;
+		int64_t disable_after_ms;
+		int64_t secret_overlap_ms;
+	} delivery;
+
+	struct {
+		int64_t deliveries_ms;
+	} retention;
+
+	struct lp_webhook_cfg *webhooks;
+	int nwebhooks;
 };
 
 /*

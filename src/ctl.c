@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -99,6 +100,10 @@ static int cmd_token_list(struct ctl *, const struct ctl_cmd *,
 			  const struct ctl_args *);
 static int cmd_token_revoke(struct ctl *, const struct ctl_cmd *,
 			    const struct ctl_args *);
+static int cmd_deliveries_list(struct ctl *, const struct ctl_cmd *,
+			       const struct ctl_args *);
+static int cmd_deliveries_replay(struct ctl *, const struct ctl_cmd *,
+				 const struct ctl_args *);
 
 static const struct ctl_opt migrate_opts[] = {
     {"status", NULL, false,
@@ -142,6 +147,25 @@ static const struct ctl_opt token_list_opts[] = {
 
 static const struct ctl_opt token_revoke_opts[] = {
     {"workspace", "SLUG", false, "only revoke the token in this workspace"},
+    {NULL, NULL, false, NULL},
+};
+
+static const struct ctl_opt deliveries_list_opts[] = {
+    {"state", "STATE", false,
+     "pending, delivering, held, delivered or dead (default: all)"},
+    {"workspace", "SLUG", false, "only this workspace's deliveries"},
+    {"endpoint", "ID", false, "only this endpoint's deliveries"},
+    {"limit", "N", false, "at most N, newest first (default: 50)"},
+    {"json", NULL, false, "print a JSON array instead of a table"},
+    {NULL, NULL, false, NULL},
+};
+
+static const struct ctl_opt deliveries_replay_opts[] = {
+    {"endpoint", "ID", true, "the endpoint whose messages to send again"},
+    {"since", "TIME", false,
+     "messages created since TIME (a PostgreSQL timestamp, or a\n"
+     "duration such as 2h meaning that long ago)"},
+    {"failed", NULL, false, "only messages that are dead or still failing"},
     {NULL, NULL, false, NULL},
 };
 
@@ -202,6 +226,13 @@ static const struct ctl_cmd ctl_cmds[] = {
     {"token revoke", "ID [--workspace SLUG]",
      "Revoke an API token: requests with it fail from now on.", "ID", 1, 1,
      token_revoke_opts, cmd_token_revoke},
+    {"deliveries list",
+     "[--state STATE] [--workspace SLUG] [--endpoint ID] [--limit N] [--json]",
+     "List webhook deliveries, newest first.", NULL, 0, 0, deliveries_list_opts,
+     cmd_deliveries_list},
+    {"deliveries replay", "--endpoint ID [--since TIME] [--failed]",
+     "Send an endpoint's messages again (since TIME, or the failed ones).",
+     NULL, 0, 0, deliveries_replay_opts, cmd_deliveries_replay},
     {"seed",
      "--workspace SLUG --events N [--days D] [--until TIME] [--links L] "
      "[--visitors V] [--seed S] [--jobs J]",
@@ -1300,5 +1331,152 @@ main(int argc, char **argv)
 	rc = cmd->fn(&ctl, cmd, &args);
 	if (ctl.conn != NULL)
 		PQfinish(ctl.conn);
+	return rc;
+}
+
+/* Webhook deliveries */
+
+static const char *const delivery_states[] = {"pending", "delivering", "held",
+					      "delivered", "dead"};
+
+static const char sql_deliveries_list[] =
+    "SELECT d.id, w.slug, d.endpoint_id, e.name, d.message_id, m.event_type,"
+    " d.state, d.attempts,"
+    " to_char(d.next_attempt_at AT TIME ZONE 'UTC',"
+    "  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+    " d.last_status, d.last_error,"
+    " to_char(d.created_at AT TIME ZONE 'UTC',"
+    "  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+    " FROM webhook_deliveries d"
+    " JOIN workspaces w ON w.id = d.workspace_id"
+    " JOIN webhook_endpoints e ON e.workspace_id = d.workspace_id"
+    "  AND e.id = d.endpoint_id"
+    " JOIN webhook_messages m ON m.workspace_id = d.workspace_id"
+    "  AND m.id = d.message_id"
+    " WHERE ($1::text IS NULL OR d.state = $1)"
+    "  AND ($2::uuid IS NULL OR d.workspace_id = $2)"
+    "  AND ($3::uuid IS NULL OR d.endpoint_id = $3)"
+    " ORDER BY d.id DESC LIMIT $4::int";
+
+static int
+cmd_deliveries_list(struct ctl *ctl, const struct ctl_cmd *cmd,
+		    const struct ctl_args *a)
+{
+	static const struct col cols[] = {
+	    {"ID", "id", COL_INT},
+	    {"WORKSPACE", "workspace", COL_TEXT},
+	    {NULL, "endpointId", COL_TEXT},
+	    {"ENDPOINT", "endpointName", COL_TEXT},
+	    {"MESSAGE", "msgId", COL_TEXT},
+	    {"TYPE", "eventType", COL_TEXT},
+	    {"STATE", "state", COL_TEXT},
+	    {"ATTEMPTS", "attempts", COL_INT},
+	    {"NEXT", "nextAttemptAt", COL_TEXT},
+	    {"STATUS", "lastStatus", COL_INT},
+	    {"ERROR", "lastError", COL_TEXT},
+	    {NULL, "createdAt", COL_TEXT},
+	};
+	const char *state = arg_get(cmd, a, "state");
+	const char *slug = arg_get(cmd, a, "workspace");
+	const char *endpoint = arg_get(cmd, a, "endpoint");
+	const char *limit = arg_get(cmd, a, "limit");
+	const char *p[4];
+	char *wsid = NULL, *end;
+	PGresult *res;
+	bool known = state == NULL;
+	long n = 50;
+	int rc;
+
+	for (size_t i = 0; i < nitems(delivery_states) && !known; i++)
+		known = strcmp(state, delivery_states[i]) == 0;
+	if (!known)
+		return usage_error(cmd,
+				   "--state: expected pending, delivering, "
+				   "held, delivered or dead, got '%s'",
+				   state);
+	if (endpoint != NULL && !uuid_valid(endpoint))
+		return usage_error(
+		    cmd, "--endpoint: '%s' is not an id (a UUID)", endpoint);
+	if (limit != NULL) {
+		errno = 0;
+		n = strtol(limit, &end, 10);
+		if (errno != 0 || *end != '\0' || end == limit || n < 1 ||
+		    n > 100000)
+			return usage_error(cmd,
+					   "--limit: expected a number from 1 "
+					   "to 100000, got '%s'",
+					   limit);
+	}
+	if ((rc = ctl_connect(ctl, true)) >= 0)
+		return rc;
+	if (slug != NULL && (wsid = workspace_id(ctl, slug)) == NULL)
+		return EXIT_ERR;
+	p[0] = state;
+	p[1] = wsid;
+	p[2] = endpoint;
+	p[3] = limit != NULL ? limit : "50";
+	res = exec_params(ctl, sql_deliveries_list, 4, p);
+	free(wsid);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = query_error(ctl, "listing deliveries", res);
+	else
+		rc = print_listing(res, cols, (int)nitems(cols),
+				   arg_get(cmd, a, "json") != NULL);
+	PQclear(res);
+	return rc;
+}
+
+static const char sql_deliveries_replay[] =
+    "SELECT e.name, lp_webhook_replay(e.workspace_id, e.id, $2::timestamptz,"
+    " $3::boolean)"
+    " FROM webhook_endpoints e WHERE e.id = $1::uuid";
+
+static int
+cmd_deliveries_replay(struct ctl *ctl, const struct ctl_cmd *cmd,
+		      const struct ctl_args *a)
+{
+	const char *endpoint = arg_get(cmd, a, "endpoint");
+	const char *since = arg_get(cmd, a, "since");
+	bool failed = arg_get(cmd, a, "failed") != NULL;
+	char *since_ts = NULL;
+	const char *p[3];
+	PGresult *res;
+	int64_t ms;
+	int rc;
+
+	if (!uuid_valid(endpoint))
+		return usage_error(
+		    cmd, "--endpoint: '%s' is not an id (a UUID)", endpoint);
+	if (since == NULL && !failed)
+		return usage_error(cmd, "give --since TIME, --failed, or both");
+	/* "2h": that long ago; anything else is PostgreSQL's to read. */
+	if (since != NULL && parse_duration_ms(since, &ms) == 0) {
+		time_t t = (time_t)((wall_ms() - ms) / 1000);
+		struct tm tm;
+		char buf[32];
+
+		gmtime_r(&t, &tm);
+		strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		since_ts = xstrdup(buf);
+	}
+	if ((rc = ctl_connect(ctl, true)) >= 0) {
+		free(since_ts);
+		return rc;
+	}
+	p[0] = endpoint;
+	p[1] = since_ts != NULL ? since_ts : since;
+	p[2] = failed ? "true" : "false";
+	res = exec_params(ctl, sql_deliveries_replay, 3, p);
+	free(since_ts);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = query_error(ctl, "replaying", res);
+	} else if (PQntuples(res) == 0) {
+		rc = ctl_error("no webhook endpoint has the id %s", endpoint);
+	} else {
+		printf("queued %s deliveries to %s\n", PQgetvalue(res, 0, 1),
+		       PQgetvalue(res, 0, 0));
+		rc = EXIT_OK;
+	}
+	PQclear(res);
 	return rc;
 }

@@ -12,21 +12,27 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <event2/event.h>
+#include <jansson.h>
 #include <libpq-fe.h>
 
 #include "api.h"
 #include "config.h"
 #include "db.h"
+#include "delivery.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "netguard.h"
+#include "outbox.h"
 #include "pipeline.h"
 #include "schema.h"
 #include "sdnotify.h"
 
 #define DEFAULT_CONFIG	     SYSCONFDIR "/linkpulse/linkpulse.yaml"
 #define EVENTS_CHANNEL	     "linkpulse_events"
+#define DELIVERIES_CHANNEL   "linkpulse_deliveries"
 #define PARTITION_INTERVAL_S 3600
 
 struct daemon {
@@ -36,7 +42,10 @@ struct daemon {
 	struct db_listen *listen;
 	struct http_server *http;
 	struct pipeline *pipeline;
-	int draining; /* subsystems still finishing their work */
+	struct delivery *delivery;
+	struct netguard *guard; /* the delivery.allow_networks in force */
+	char instance[128];	/* lease owner name for deliveries */
+	int draining;		/* subsystems still finishing their work */
 	struct event *sig_hup, *sig_term, *sig_int;
 	struct event *grace_timer;
 	struct event *partition_timer;
@@ -225,6 +234,19 @@ on_notify(const char *channel, const char *payload, void *arg)
 	log_debug("listen: notification on %s", channel);
 	if (strcmp(channel, EVENTS_CHANNEL) == 0)
 		pipeline_wake(d->pipeline);
+	else if (strcmp(channel, DELIVERIES_CHANNEL) == 0 &&
+		 d->delivery != NULL)
+		delivery_wake(d->delivery);
+}
+
+/* The outbox queued deliveries and its batch committed. */
+static void
+wake_delivery(void *arg)
+{
+	struct daemon *d = arg;
+
+	if (d->delivery != NULL)
+		delivery_wake(d->delivery);
 }
 
 static void
@@ -235,8 +257,11 @@ on_listen_state(bool connected, void *arg)
 	log_info("listen: %s",
 		 connected ? "connected, listening" : "connection lost");
 	/* Notifications sent while it was down are lost: look now. */
-	if (connected)
+	if (connected) {
 		pipeline_wake(d->pipeline);
+		if (d->delivery != NULL)
+			delivery_wake(d->delivery);
+	}
 }
 
 /* ---- event partitions ahead of time ---- */
@@ -263,11 +288,120 @@ partitions_tick(evutil_socket_t fd, short what, void *arg)
 		 0, NULL, partitions_done, NULL);
 }
 
+/* ---- webhook endpoints declared in the configuration ---- */
+
+static void
+webhooks_synced(PGresult *res, const char *error, void *arg)
+{
+	(void)arg;
+	if (error != NULL) {
+		log_error("webhooks: could not apply the configured endpoints: "
+			  "%s",
+			  error);
+		return;
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *ws = PQgetvalue(res, i, 0);
+		const char *name = PQgetvalue(res, i, 1);
+		const char *outcome = PQgetvalue(res, i, 2);
+
+		if (strcmp(outcome, "unknown workspace") == 0)
+			log_error("webhooks: endpoint '%s': no workspace '%s'; "
+				  "not applied",
+				  name, ws);
+		else if (strcmp(outcome, "disabled") == 0)
+			log_warn("webhooks: endpoint '%s' of %s is no longer "
+				 "configured: disabled",
+				 name, ws);
+		else if (strcmp(outcome, "unchanged") != 0)
+			log_info("webhooks: endpoint '%s' of %s %s", name, ws,
+				 outcome);
+	}
+}
+
+/* Creates, updates or disables the endpoints of cfg's webhooks section. */
+static void
+sync_webhooks(struct daemon *d, const struct lp_config *cfg)
+{
+	json_t *defs = json_array();
+	char overlap[32], *text;
+	const char *params[2];
+
+	for (int i = 0; i < cfg->nwebhooks; i++) {
+		const struct lp_webhook_cfg *w = &cfg->webhooks[i];
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b}", "workspace",
+				      w->workspace, "name", w->name, "url",
+				      w->url, "secret", w->secret,
+				      "operational", w->operational);
+		json_t *types = json_array(), *headers = json_object();
+
+		for (int j = 0; j < w->nevent_types; j++)
+			json_array_append_new(types,
+					      json_string(w->event_types[j]));
+		for (int j = 0; j < w->nheaders; j++)
+			json_object_set_new(headers, w->header_names[j],
+					    json_string(w->header_values[j]));
+		if (w->nevent_types > 0)
+			json_object_set(o, "eventTypes", types);
+		json_object_set_new(o, "headers", headers);
+		json_decref(types);
+		if (w->description != NULL)
+			json_object_set_new(o, "description",
+					    json_string(w->description));
+		if (w->max_in_flight > 0)
+			json_object_set_new(o, "maxInFlight",
+					    json_integer(w->max_in_flight));
+		if (w->rate_limit_per_second > 0)
+			json_object_set_new(
+			    o, "rateLimitPerSecond",
+			    json_integer(w->rate_limit_per_second));
+		if (w->payload != NULL)
+			json_object_set_new(o, "payload",
+					    json_string(w->payload));
+		if (w->format != NULL)
+			json_object_set_new(o, "format",
+					    json_string(w->format));
+		json_array_append_new(defs, o);
+	}
+	text = json_dumps(defs, JSON_COMPACT);
+	json_decref(defs);
+	snprintf(overlap, sizeof overlap, "%lld",
+		 (long long)cfg->delivery.secret_overlap_ms);
+	params[0] = text;
+	params[1] = overlap;
+	db_query(d->db, "SELECT * FROM lp_webhook_sync($1::jsonb, $2::bigint)",
+		 2, params, webhooks_synced, NULL);
+	free(text);
+}
+
 /* ---- reload and shutdown ---- */
+
+static struct delivery_options
+delivery_options(const struct daemon *d, const struct lp_config *cfg,
+		 const struct netguard *guard)
+{
+	return (struct delivery_options){
+	    .timeout_ms = cfg->delivery.timeout_ms,
+	    .schedule_ms = cfg->delivery.schedule_ms,
+	    .nschedule = cfg->delivery.nschedule,
+	    .jitter_percent = cfg->delivery.jitter_percent,
+	    .lease_ms = cfg->delivery.lease_ms,
+	    .batch_size = cfg->delivery.batch_size,
+	    .max_connections = cfg->delivery.max_connections,
+	    .require_https = cfg->delivery.require_https,
+	    .circuit_failures = cfg->delivery.circuit_failures,
+	    .circuit_cooldown_ms = cfg->delivery.circuit_cooldown_ms,
+	    .disable_after_ms = cfg->delivery.disable_after_ms,
+	    .retention_ms = cfg->retention.deliveries_ms,
+	    .guard = guard,
+	    .instance = d->instance,
+	};
+}
 
 static int
 apply_config(struct daemon *d, struct lp_config *cfg, struct strlist *errs)
 {
+	struct netguard *guard;
 	struct http_limits limits = {
 	    .max_header_size = cfg->http.max_header_size,
 	    .max_body_size = cfg->http.max_body_size,
@@ -279,8 +413,22 @@ apply_config(struct daemon *d, struct lp_config *cfg, struct strlist *errs)
 	    http_set_tls(d->http, cfg->http.tls_cert_file,
 			 cfg->http.tls_key_file, errs) != 0)
 		return -1;
+	/* The guard: made before anything changes, swapped in below. */
+	guard = netguard_new(cfg->delivery.allow_networks,
+			     cfg->delivery.nallow_networks, errs);
+	if (guard == NULL)
+		return -1;
 	http_set_limits(d->http, &limits);
 	log_configure(cfg->log.level, cfg->log.format);
+	api_webhooks_configure(guard, cfg->delivery.require_https,
+			       cfg->delivery.secret_overlap_ms);
+	if (d->delivery != NULL) {
+		struct delivery_options o = delivery_options(d, cfg, guard);
+
+		delivery_set_options(d->delivery, &o);
+	}
+	netguard_free(d->guard);
+	d->guard = guard;
 	if (d->pipeline != NULL)
 		pipeline_set_options(
 		    d->pipeline,
@@ -320,6 +468,7 @@ reload(struct daemon *d)
 	} else {
 		config_free(d->cfg);
 		d->cfg = cfg;
+		sync_webhooks(d, cfg);
 		reload_metric(true);
 		log_info("reload: configuration applied");
 	}
@@ -375,8 +524,9 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	d->grace_timer = evtimer_new(d->base, grace_expired, d);
 	evtimer_add(d->grace_timer, &tv);
 	event_del(d->partition_timer);
-	d->draining = 2;
+	d->draining = 3;
 	pipeline_stop(d->pipeline, drained, d);
+	delivery_stop(d->delivery, drained, d);
 	http_drain(d->http, drained, d);
 }
 
@@ -425,6 +575,7 @@ start(struct daemon *d)
 	dbo.pool_size = 1;
 	d->listen = db_listen_new(d->base, &dbo, on_notify, on_listen_state, d);
 	db_listen_add(d->listen, EVENTS_CHANNEL);
+	db_listen_add(d->listen, DELIVERIES_CHANNEL);
 
 	/* 4. The event pipeline, woken by the listener from now on. */
 	d->pipeline = pipeline_new(
@@ -439,6 +590,7 @@ start(struct daemon *d)
 	d->http = http_server_new(d->base, d->db);
 	api_system_init(d->http, d->listen);
 	api_events_init(d->http);
+	api_webhooks_init(d->http);
 	metrics_add_collector(collect, d);
 	if (apply_config(d, d->cfg, &errs) != 0 ||
 	    http_listen(d->http, d->cfg->http.listen, d->cfg->http.nlisten,
@@ -451,13 +603,27 @@ start(struct daemon *d)
 		return -1;
 	}
 
-	/* 6. Background upkeep. */
+	/* 6. Webhook delivery, woken by the outbox and by NOTIFY. */
+	{
+		struct delivery_options o =
+		    delivery_options(d, d->cfg, d->guard);
+		char host[64] = "localhost";
+
+		gethostname(host, sizeof host - 1);
+		snprintf(d->instance, sizeof d->instance, "%s:%d", host,
+			 (int)getpid());
+		d->delivery = delivery_new(d->base, d->db, &o);
+		outbox_set_wake(wake_delivery, d);
+		sync_webhooks(d, d->cfg);
+	}
+
+	/* 7. Background upkeep. */
 	d->partition_timer =
 	    event_new(d->base, -1, EV_PERSIST, partitions_tick, d);
 	event_add(d->partition_timer, &hour);
 	event_base_once(d->base, -1, EV_TIMEOUT, partitions_tick, d, &now);
 
-	/* 7. Tell systemd. */
+	/* 8. Tell systemd. */
 	sd_watchdog_start(d->base);
 	sd_notify_ready("running");
 	log_info("linkpulsed %s started", PACKAGE_VERSION);
@@ -478,6 +644,9 @@ stop(struct daemon *d)
 		db_pool_free(d->db);
 	/* After the pool: queries failing as it closed still reached it. */
 	pipeline_free(d->pipeline);
+	if (d->delivery != NULL)
+		delivery_free(d->delivery);
+	netguard_free(d->guard);
 	http_server_free(d->http);
 	if (d->listen != NULL)
 		db_listen_free(d->listen);
@@ -490,6 +659,7 @@ stop(struct daemon *d)
 	if (d->base != NULL)
 		event_base_free(d->base);
 	libevent_global_shutdown();
+	curl_global_cleanup();
 	config_free(d->cfg);
 }
 
@@ -554,6 +724,11 @@ main(int argc, char **argv)
 	}
 	log_configure(d.cfg->log.level, d.cfg->log.format);
 
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("curl_global_init failed");
+		config_free(d.cfg);
+		return 1;
+	}
 	if (check_schema(d.cfg) != 0 || start(&d) != 0) {
 		stop(&d);
 		return 1;

@@ -16,12 +16,14 @@
 #include "log.h"
 #include "metrics.h"
 #include "pipeline.h"
+#include "outbox.h"
 #include "rollup.h"
 #include "util.h"
 
 /* The consumers, in the order they see each batch. */
 static const struct pipeline_consumer *const consumers[] = {
     &rollup_consumer,
+    &outbox_consumer,
 };
 
 #define RETRY_MS	 1000

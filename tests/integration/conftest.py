@@ -416,6 +416,8 @@ def base_config(port, db_url):
                      "reconnect_max": "1s", "startup_timeout": "10s"},
         "log": {"level": "info", "format": "text"},
         "shutdown": {"grace": "5s"},
+        # The tests' webhook receivers listen on loopback.
+        "delivery": {"allow_networks": ["127.0.0.1/32"]},
     }
 
 
@@ -665,3 +667,22 @@ def pytest_sessionfinish(session, exitstatus):
         counts[outcome] += 1
     counts["exitstatus"] = int(exitstatus)
     Path(path).write_text(json.dumps(counts) + "\n")
+
+
+# ------------------------------------------------------- webhook receivers
+
+
+@pytest.fixture
+def receiver():
+    """Factory: receiver() -> a new receiver.Receiver (tests/integration/receiver.py)
+    on 127.0.0.1 and a free port; every one made is closed at teardown."""
+    from receiver import Receiver
+    made = []
+
+    def make():
+        r = Receiver()
+        made.append(r)
+        return r
+    yield make
+    for r in made:
+        r.close()

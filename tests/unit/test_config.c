@@ -84,6 +84,20 @@ check_defaults(const struct lp_config *c)
 	CHECK(c->log.level == LP_LOG_INFO);
 	CHECK(c->log.format == LP_LOG_TEXT);
 	CHECK(c->shutdown.grace_ms == 10000);
+	CHECK(c->delivery.timeout_ms == 15000);
+	CHECK(c->delivery.nschedule == 10);
+	if (c->delivery.nschedule == 10) {
+		CHECK(c->delivery.schedule_ms[0] == 0);
+		CHECK(c->delivery.schedule_ms[1] == 5000);
+		CHECK(c->delivery.schedule_ms[9] == 24 * 3600 * 1000LL);
+	}
+	CHECK(c->delivery.jitter_percent == 20);
+	CHECK(c->delivery.lease_ms == 60000);
+	CHECK(c->delivery.nallow_networks == 0);
+	CHECK(c->delivery.require_https == false);
+	CHECK(c->delivery.disable_after_ms == 5 * 86400 * 1000LL);
+	CHECK(c->delivery.secret_overlap_ms == 86400 * 1000LL);
+	CHECK(c->retention.deliveries_ms == 30 * 86400 * 1000LL);
 }
 
 static void
@@ -713,6 +727,159 @@ test_load_unreadable(void)
 
 /* The shipped example must load as is and hold the defaults. */
 static void
+test_delivery_lists(void)
+{
+	struct lp_config *c = parse_ok("delivery:\n"
+				       "  schedule: [0s, 200ms, 1s]\n"
+				       "  allow_networks:\n"
+				       "    - 127.0.0.1/32\n"
+				       "    - '::1/128'\n");
+
+	if (c != NULL) {
+		CHECK(c->delivery.nschedule == 3);
+		if (c->delivery.nschedule == 3)
+			CHECK(c->delivery.schedule_ms[1] == 200);
+		CHECK(c->delivery.nallow_networks == 2);
+		if (c->delivery.nallow_networks == 2)
+			CHECK_STR(c->delivery.allow_networks[1], "::1/128");
+	}
+	config_free(c);
+
+	/* A scalar is a comma-separated list. */
+	c = parse_ok("delivery:\n  schedule: 0s, 1s\n"
+		     "  allow_networks: 10.0.0.0/8\n");
+	if (c != NULL) {
+		CHECK(c->delivery.nschedule == 2);
+		CHECK(c->delivery.nallow_networks == 1);
+	}
+	config_free(c);
+
+	/* Each bad item is named where it stands. */
+	check_error(
+	    "delivery:\n  allow_networks: [127.0.0.1/32, 10.0.0.0/33]\n",
+	    "t.yaml:2:34: delivery.allow_networks: expected a network "
+	    "such as 127.0.0.1/32, 10.1.0.0/16 or ::1/128, got "
+	    "'10.0.0.0/33'");
+	check_error("delivery:\n  schedule:\n    - 0s\n    - soon\n",
+		    "t.yaml:4:7: delivery.schedule: expected a duration such "
+		    "as 0s, 5s or 30m, got 'soon'");
+	check_error("delivery:\n  schedule: []\n",
+		    "t.yaml:2:13: delivery.schedule: expected at least one "
+		    "attempt, such as [0s, 5s, 5m]");
+	check_error("delivery:\n  timeout: 30s\n  lease: 20s\n",
+		    "t.yaml:3:10: delivery.lease: expected a duration longer "
+		    "than delivery.timeout (30s): a claimed delivery must "
+		    "outlive its request");
+}
+
+static void
+test_delivery_lists_reload(void)
+{
+	struct lp_config *old = parse_ok("delivery:\n  schedule: [0s, 1s]\n");
+	struct lp_config *new = parse_ok("delivery:\n  schedule: [0s, 2s]\n"
+					 "  max_connections: 10\n");
+	struct strlist notes = {0};
+
+	if (old != NULL && new != NULL) {
+		config_keep_restart_only(old, new, &notes);
+		/* The schedule reloads; max_connections waits for a restart. */
+		CHECK(notes.n == 1);
+		CHECK(new->delivery.schedule_ms[1] == 2000);
+		CHECK(new->delivery.max_connections == 512);
+	}
+	strlist_free(&notes);
+	config_free(old);
+	config_free(new);
+}
+
+static void
+test_webhooks(void)
+{
+	struct lp_config *c =
+	    parse_ok("delivery:\n"
+		     "  allow_networks: [127.0.0.1/32]\n"
+		     "webhooks:\n"
+		     "  - workspace: demo\n"
+		     "    name: sales-crm\n"
+		     "    url: http://127.0.0.1:9000/hook\n"
+		     "    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"
+		     "    event_types: [\"visitor.*\", scan.created]\n"
+		     "    headers: {X-Team: sales}\n"
+		     "    max_in_flight: 4\n"
+		     "    operational: yes\n");
+
+	if (c != NULL) {
+		CHECK(c->nwebhooks == 1);
+		if (c->nwebhooks == 1) {
+			CHECK_STR(c->webhooks[0].name, "sales-crm");
+			CHECK(c->webhooks[0].nevent_types == 2);
+			CHECK(c->webhooks[0].nheaders == 1);
+			CHECK(c->webhooks[0].max_in_flight == 4);
+			CHECK(c->webhooks[0].operational);
+		}
+	}
+	config_free(c);
+
+	check_error("webhooks:\n"
+		    "  - workspace: demo\n"
+		    "    name: a\n"
+		    "    url: https://example.com/\n"
+		    "    secrte: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"
+		    "    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n",
+		    "t.yaml:5:5: webhooks: unknown field 'secrte' (did you "
+		    "mean 'secret'?)");
+	check_error(
+	    "webhooks:\n"
+	    "  - workspace: demo\n"
+	    "    name: a\n"
+	    "    url: https://example.com/\n"
+	    "    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"
+	    "    event_types: [scan.deleted]\n",
+	    "t.yaml:6:19: webhooks: event_types: unknown event type "
+	    "'scan.deleted' (known: scan.created, visitor.identified, "
+	    "webhook.test, endpoint.disabled, message.attempt.exhausted, "
+	    "or a prefix such as \"scan.*\", or \"*\")");
+	/* Loopback is refused unless delivery.allow_networks opens it. */
+	check_error("webhooks:\n"
+		    "  - workspace: demo\n"
+		    "    name: a\n"
+		    "    url: http://127.0.0.1:9000/\n"
+		    "    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n",
+		    "t.yaml:4:10: webhooks: url: 'http://127.0.0.1:9000/' "
+		    "points at 127.0.0.1 (loopback), which "
+		    "delivery.allow_networks does not allow");
+	check_error("webhooks:\n"
+		    "  - workspace: demo\n"
+		    "    name: a\n"
+		    "    url: https://example.com/\n",
+		    "t.yaml:2:5: webhooks: endpoint without secret (each needs "
+		    "workspace, name, url and secret)");
+	check_error(
+	    "webhooks:\n"
+	    "  - workspace: demo\n"
+	    "    name: a\n"
+	    "    url: https://example.com/\n"
+	    "    secret: whsec_short\n",
+	    "t.yaml:5:13: webhooks: secret: expected whsec_ followed by "
+	    "the base64 of 24 to 64 random bytes");
+	check_error(
+	    "webhooks:\n"
+	    "  - workspace: demo\n"
+	    "    name: a\n"
+	    "    url: https://example.com/\n"
+	    "    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"
+	    "    headers: {Content-Type: text/plain}\n",
+	    "t.yaml:6:15: webhooks: headers: Content-Type: is set by "
+	    "linkpulse itself and cannot be replaced (reserved: "
+	    "Content-Type, Content-Length, Host, User-Agent, Connection, "
+	    "Transfer-Encoding, webhook-*)");
+	check_error(
+	    "webhooks: yes\n",
+	    "t.yaml:1:11: webhooks: expected a list of endpoints, each "
+	    "a mapping with workspace, name, url and secret, got 'yes'");
+}
+
+static void
 test_example_file(void)
 {
 	const char *srcdir = getenv("srcdir");
@@ -828,4 +995,6 @@ UT_MAIN("config", UT(test_defaults_empty_file), UT(test_defaults_comments_only),
 	UT(test_empty_value_means_default),
 	UT(test_long_value_quoted_on_one_line), UT(test_load_env_override),
 	UT(test_load_unreadable), UT(test_example_file),
-	UT(test_keep_restart_only), UT(test_keep_restart_only_unchanged))
+	UT(test_keep_restart_only), UT(test_keep_restart_only_unchanged),
+	UT(test_delivery_lists), UT(test_delivery_lists_reload),
+	UT(test_webhooks))
