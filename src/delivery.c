@@ -2015,6 +2015,14 @@ apply_options(struct delivery *d, const struct delivery_options *o)
 	d->opts.instance = d->owner;
 	curl_multi_setopt(d->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
 			  (long)d->opts.max_connections);
+	/*
+	 * Keep idle connections for reuse up to the same number: curl's
+	 * default cache (four times the transfers running) shrinks whenever
+	 * fewer requests are in flight and closes keep-alive connections
+	 * that the next burst would have reused.
+	 */
+	curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS,
+			  (long)d->opts.max_connections);
 }
 
 static void done_cb(evutil_socket_t, short, void *);

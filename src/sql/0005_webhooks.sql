@@ -251,8 +251,13 @@ returns table (id bigint, workspace_id uuid, endpoint_id uuid,
 	       message_id text, attempt int, event_type text, payload text,
 	       endpoint_url text, headers text, max_in_flight int,
 	       rate_limit_per_second int, secrets text[])
-language sql
+-- plpgsql, not sql: its statement's plan is kept between calls instead of
+-- being made again on every claim.
+language plpgsql
 as $$
+#variable_conflict use_column
+begin
+	return query
 	with c as (
 		select d.id
 		from webhook_deliveries d
@@ -260,11 +265,11 @@ as $$
 		  and d.next_attempt_at <= now()
 		  and not (d.endpoint_id = any(p_skip))
 		  -- A lease that expired while its endpoint was being disabled
-		  -- or paused waits for lp_webhook_enable.
-		  and exists (select 1 from webhook_endpoints e
-			      where e.workspace_id = d.workspace_id
-				and e.id = d.endpoint_id
-				and e.status = 'WEBHOOK_STATUS_ACTIVE')
+		  -- or paused waits for lp_webhook_enable.  A subquery per
+		  -- row, not a join: the walk stays on the due index.
+		  and (select e.status from webhook_endpoints e
+		       where e.workspace_id = d.workspace_id
+			 and e.id = d.endpoint_id) = 'WEBHOOK_STATUS_ACTIVE'
 		order by d.next_attempt_at
 		limit p_limit
 		for update of d skip locked
@@ -286,7 +291,8 @@ as $$
 			where s.workspace_id = e.workspace_id
 			  and s.endpoint_id = e.id
 			  and (s.expires_at is null or s.expires_at > now())
-			order by s.id desc)
+			order by s.id desc);
+end;
 $$;
 
 -- Extends p_owner's leases (deliveries waiting locally behind a limit).
@@ -653,44 +659,44 @@ begin
 		return 0;
 	end if;
 
-	with ev as (
-		select * from lp_batch_events(prev, cur, from_xid, from_id,
-					      to_xid, to_id)
-	), pairs as (
-		select e.workspace_id, e.id as event_id, w.id as endpoint_id,
-		       w.payload as kind
-		from ev e
-		join webhook_endpoints w on w.workspace_id = e.workspace_id
-		where w.status = 'WEBHOOK_STATUS_ACTIVE'
-		  and lp_webhook_subscribes(w.event_types, 'scan.created')
-		  and (w.link_id is null or w.link_id = e.link_id)
-		  and (cardinality(w.triggers) = 0
-		       or e.workflow_step = any(w.triggers))
-		  and (cardinality(w.tag_ids) = 0
-		       or exists (select 1 from link_tags lt
-				  where lt.workspace_id = e.workspace_id
-				    and lt.link_id = e.link_id
-				    and lt.tag_id = any(w.tag_ids)))
-	), wanted as (
-		select distinct p.workspace_id, p.event_id, p.kind
-		from pairs p
+	-- Per event, the endpoints that want it, grouped by payload shape:
+	-- one message each.  A lateral subquery, not a join of two lists,
+	-- so nothing is matched against everything else in the batch.
+	with wanted as (
+		select e.workspace_id, e.id as event_id, k.kind, k.endpoints,
+		       lp_webhook_message_id() as mid,
+		       lp_webhook_body('scan.created', e.occurred_at,
+				       lp_scan_data(e, k.kind)) as body
+		from lp_batch_events(prev, cur, from_xid, from_id, to_xid,
+				     to_id) e
+		cross join lateral (
+			select w.payload as kind, array_agg(w.id) as endpoints
+			from webhook_endpoints w
+			where w.workspace_id = e.workspace_id
+			  and w.status = 'WEBHOOK_STATUS_ACTIVE'
+			  and lp_webhook_subscribes(w.event_types,
+						    'scan.created')
+			  and (w.link_id is null or w.link_id = e.link_id)
+			  and (cardinality(w.triggers) = 0
+			       or e.workflow_step = any(w.triggers))
+			  and (cardinality(w.tag_ids) = 0
+			       or exists (select 1 from link_tags lt
+					  where lt.workspace_id =
+						e.workspace_id
+					    and lt.link_id = e.link_id
+					    and lt.tag_id = any(w.tag_ids)))
+			group by w.payload
+		) k
 	), msgs as (
 		insert into webhook_messages (workspace_id, id, event_type,
 					      event_id, kind, payload)
-		select w.workspace_id, lp_webhook_message_id(), 'scan.created',
-		       w.event_id, w.kind,
-		       lp_webhook_body('scan.created', e.occurred_at,
-				       lp_scan_data(e, w.kind))
+		select w.workspace_id, w.mid, 'scan.created', w.event_id,
+		       w.kind, w.body
 		from wanted w
-		join ev e on e.workspace_id = w.workspace_id
-			 and e.id = w.event_id
-		returning workspace_id, id, event_id, kind
 	)
 	insert into webhook_deliveries (workspace_id, endpoint_id, message_id)
-	select p.workspace_id, p.endpoint_id, m.id
-	from pairs p
-	join msgs m on m.workspace_id = p.workspace_id
-		   and m.event_id = p.event_id and m.kind = p.kind;
+	select w.workspace_id, unnest(w.endpoints), w.mid
+	from wanted w;
 	get diagnostics n = row_count;
 
 	select count(lp_webhook_emit(e.workspace_id, 'visitor.identified',
