@@ -301,11 +301,20 @@ create function lp_delivery_renew(p_owner text, p_ids bigint[],
 returns int
 language sql
 as $$
-	with u as (
-		update webhook_deliveries
-		set next_attempt_at = now() + p_lease_ms * interval '1 ms'
+	-- Rows locked right now are being written by lp_delivery_results
+	-- (their lease ends there anyway): skipped, so that the two never
+	-- wait for each other in different orders.
+	with l as (
+		select id from webhook_deliveries
 		where id = any(p_ids) and state = 'delivering'
 		  and leased_by = p_owner
+		order by id
+		for update skip locked
+	), u as (
+		update webhook_deliveries d
+		set next_attempt_at = now() + p_lease_ms * interval '1 ms'
+		from l
+		where d.id = l.id
 		returning 1)
 	select count(*)::int from u
 $$;
@@ -359,6 +368,16 @@ declare
 	v_touched uuid[];
 	v_gone uuid[];
 begin
+	-- The endpoints' counters are updated below: lock their rows in one
+	-- order first, so that two instances writing results for the same
+	-- endpoints never deadlock.
+	perform 1 from webhook_endpoints e
+	where (e.workspace_id, e.id) in (
+		select d.workspace_id, d.endpoint_id from webhook_deliveries d
+		where d.id = any(p_ids))
+	order by e.workspace_id, e.id
+	for no key update;
+
 	with input as (
 		select * from unnest(p_ids, p_outcome, p_delay_ms, p_status,
 				     p_latency_ms, p_error, p_snippet)
