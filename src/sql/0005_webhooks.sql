@@ -251,9 +251,11 @@ returns table (id bigint, workspace_id uuid, endpoint_id uuid,
 	       message_id text, attempt int, event_type text, payload text,
 	       endpoint_url text, headers text, max_in_flight int,
 	       rate_limit_per_second int, secrets text[])
--- plpgsql, not sql: its statement's plan is kept between calls instead of
--- being made again on every claim.
+-- plpgsql, not sql: a SQL function's body is planned again in full on
+-- every call.  The plan is still made for each call's own limit (a generic
+-- plan, blind to it, may sort every due delivery first).
 language plpgsql
+set plan_cache_mode = force_custom_plan
 as $$
 #variable_conflict use_column
 begin
