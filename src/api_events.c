@@ -36,7 +36,6 @@
 #include "metrics.h"
 
 #define MAX_EVENTS	     1000
-#define MAX_ERRORS	     20	   /* problems listed in one 400 */
 #define MAX_PROPERTIES_BYTES 16384 /* properties, serialized compactly */
 #define MAX_FUTURE_US	     (5 * 60 * 1000000LL)
 #define US_PER_SEC	     1000000LL
@@ -346,52 +345,6 @@ static const struct {
 
 /* ---- problems ---- */
 
-/* Every problem found in a batch; the first MAX_ERRORS are listed. */
-struct errlist {
-	json_t *details; /* [{"field", "description"}] */
-	int n;
-};
-
-static void errs_add(struct errlist *e, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-errs_add(struct errlist *e, const char *field, const char *fmt, ...)
-{
-	va_list ap;
-	char *desc;
-
-	if (e->n++ >= MAX_ERRORS)
-		return;
-	va_start(ap, fmt);
-	desc = xvprintf(fmt, ap);
-	va_end(ap);
-	json_array_append_new(e->details,
-			      json_pack("{s:s, s:o}", "field", field,
-					"description", http_json_text(desc)));
-	free(desc);
-}
-
-/* A 400 naming every member at fault; field and detail name the first. */
-static void
-reply_invalid(struct http_ctx *ctx, struct errlist *e)
-{
-	json_t *first = json_array_get(e->details, 0);
-	const char *field = json_string_value(json_object_get(first, "field"));
-	const char *desc =
-	    json_string_value(json_object_get(first, "description"));
-
-	if (e->n > 1)
-		http_problem_details(ctx, 400, json_incref(e->details),
-				     "%s: %s (and %d more problem%s, see "
-				     "details)",
-				     field, desc, e->n - 1,
-				     e->n > 2 ? "s" : "");
-	else
-		http_problem_details(ctx, 400, json_incref(e->details),
-				     "%s: %s", field, desc);
-}
-
 static void
 count_events(const char *result, int n)
 {
@@ -552,7 +505,7 @@ format_us(long long us, char *buf, size_t len)
 /* ---- validation ---- */
 
 struct validation {
-	struct errlist errs;
+	struct http_problems errs;
 	long long now_us;
 	long long tmin, tmax; /* over the events that carry a time */
 	bool have_time;
@@ -581,9 +534,10 @@ unknown_member(struct validation *vs, const struct member *tab, size_t n,
 	/* A misplaced device member is a likelier mistake than a typo. */
 	if (tab == event_members &&
 	    find_member(device_members, nitems(device_members), name)) {
-		errs_add(&vs->errs, field,
-			 "unknown member '%s': it belongs in the device object",
-			 shown);
+		http_problems_add(
+		    &vs->errs, field,
+		    "unknown member '%s': it belongs in the device object",
+		    shown);
 		free(field);
 		return;
 	}
@@ -598,11 +552,12 @@ unknown_member(struct validation *vs, const struct member *tab, size_t n,
 		}
 	}
 	if (best != NULL && best_d <= 2)
-		errs_add(&vs->errs, field,
-			 "unknown member '%s'; did you mean '%s'?", shown,
-			 best);
+		http_problems_add(&vs->errs, field,
+				  "unknown member '%s'; did you mean '%s'?",
+				  shown, best);
 	else
-		errs_add(&vs->errs, field, "unknown member '%s'", shown);
+		http_problems_add(&vs->errs, field, "unknown member '%s'",
+				  shown);
 	free(field);
 }
 
@@ -616,7 +571,7 @@ choices_error(struct validation *vs, const char *field,
 	for (int i = 0; choices[i] != NULL && off < sizeof list; i++)
 		off += (size_t)snprintf(list + off, sizeof list - off, "%s%s",
 					i ? ", " : "", choices[i]);
-	errs_add(&vs->errs, field, "expected one of %s", list);
+	http_problems_add(&vs->errs, field, "expected one of %s", list);
 }
 
 /*
@@ -630,9 +585,9 @@ set_column(struct validation *vs, json_t *out, json_t *setby,
 	json_t *other = json_object_get(setby, column);
 
 	if (other != NULL) {
-		errs_add(&vs->errs, field,
-			 "is also given as %s: send only one of them",
-			 json_string_value(other));
+		http_problems_add(&vs->errs, field,
+				  "is also given as %s: send only one of them",
+				  json_string_value(other));
 		json_decref(v);
 		return;
 	}
@@ -656,12 +611,15 @@ parse_value(struct validation *vs, const struct member *m, json_t *v,
 	case K_TEXT:
 	case K_ID:
 		if (s == NULL) {
-			errs_add(&vs->errs, field, "expected a string");
+			http_problems_add(&vs->errs, field,
+					  "expected a string");
 		} else if (*s == '\0' && m->kind == K_ID) {
-			errs_add(&vs->errs, field, "must not be empty");
+			http_problems_add(&vs->errs, field,
+					  "must not be empty");
 		} else if (utf8_length(s) > (size_t)m->max) {
-			errs_add(&vs->errs, field,
-				 "is longer than %lld characters", m->max);
+			http_problems_add(&vs->errs, field,
+					  "is longer than %lld characters",
+					  m->max);
 		} else if (*s != '\0') {
 			set_column(vs, out, setby, m->column, field,
 				   json_string(s));
@@ -669,23 +627,25 @@ parse_value(struct validation *vs, const struct member *m, json_t *v,
 		break;
 	case K_UUID:
 		if (s == NULL || !uuid_valid(s))
-			errs_add(&vs->errs, field,
-				 "expected a UUID like "
-				 "\"123e4567-e89b-12d3-a456-426614174000\"");
+			http_problems_add(
+			    &vs->errs, field,
+			    "expected a UUID like "
+			    "\"123e4567-e89b-12d3-a456-426614174000\"");
 		else
 			set_column(vs, out, setby, m->column, field,
 				   json_string(s));
 		break;
 	case K_TIME:
 		if (s == NULL || !parse_rfc3339(s, &us)) {
-			errs_add(&vs->errs, field,
-				 "expected an RFC 3339 date-time like "
-				 "\"2026-01-02T03:04:05.678Z\"");
+			http_problems_add(&vs->errs, field,
+					  "expected an RFC 3339 date-time like "
+					  "\"2026-01-02T03:04:05.678Z\"");
 		} else if (us < 0) {
-			errs_add(&vs->errs, field, "is before 1970");
+			http_problems_add(&vs->errs, field, "is before 1970");
 		} else if (us > vs->now_us + MAX_FUTURE_US) {
-			errs_add(&vs->errs, field,
-				 "is more than 5 minutes in the future");
+			http_problems_add(
+			    &vs->errs, field,
+			    "is more than 5 minutes in the future");
 		} else {
 			char buf[48];
 
@@ -725,8 +685,9 @@ parse_value(struct validation *vs, const struct member *m, json_t *v,
 	case K_INT:
 		i = json_integer_value(v);
 		if (!json_is_integer(v) || i < 0 || i > m->max)
-			errs_add(&vs->errs, field,
-				 "expected an integer from 0 to %lld", m->max);
+			http_problems_add(&vs->errs, field,
+					  "expected an integer from 0 to %lld",
+					  m->max);
 		else
 			set_column(vs, out, setby, m->column, field,
 				   json_integer(i));
@@ -734,9 +695,10 @@ parse_value(struct validation *vs, const struct member *m, json_t *v,
 	case K_COUNTRY:
 		if (s == NULL || strlen(s) != 2 || s[0] < 'A' || s[0] > 'Z' ||
 		    s[1] < 'A' || s[1] > 'Z')
-			errs_add(&vs->errs, field,
-				 "expected an ISO 3166-1 alpha-2 country code "
-				 "in upper case, like \"US\"");
+			http_problems_add(
+			    &vs->errs, field,
+			    "expected an ISO 3166-1 alpha-2 country code "
+			    "in upper case, like \"US\"");
 		else
 			set_column(vs, out, setby, m->column, field,
 				   json_string(s));
@@ -747,25 +709,28 @@ parse_value(struct validation *vs, const struct member *m, json_t *v,
 					   "abcdefghijklmnopqrstuvwxyz"
 					   "0123456789_-") ||
 		    strlen(s) > (size_t)m->max)
-			errs_add(&vs->errs, field,
-				 "expected a short code of 1 to %lld letters, "
-				 "digits, '_' or '-'",
-				 m->max);
+			http_problems_add(
+			    &vs->errs, field,
+			    "expected a short code of 1 to %lld letters, "
+			    "digits, '_' or '-'",
+			    m->max);
 		else
 			set_column(vs, out, setby, m->column, field,
 				   json_string(s));
 		break;
 	case K_PROPERTIES:
 		if (!json_is_object(v)) {
-			errs_add(&vs->errs, field, "expected an object");
+			http_problems_add(&vs->errs, field,
+					  "expected an object");
 			break;
 		}
 		text = json_dumps(v, JSON_COMPACT);
 		if (text == NULL || strlen(text) > MAX_PROPERTIES_BYTES)
-			errs_add(&vs->errs, field,
-				 "is %zu bytes serialized; at most %d are "
-				 "accepted",
-				 text ? strlen(text) : 0, MAX_PROPERTIES_BYTES);
+			http_problems_add(
+			    &vs->errs, field,
+			    "is %zu bytes serialized; at most %d are "
+			    "accepted",
+			    text ? strlen(text) : 0, MAX_PROPERTIES_BYTES);
 		else
 			set_column(vs, out, setby, m->column, field,
 				   json_incref(v));
@@ -773,7 +738,8 @@ parse_value(struct validation *vs, const struct member *m, json_t *v,
 		break;
 	case K_OBJECT:
 		if (!json_is_object(v))
-			errs_add(&vs->errs, field, "expected an object");
+			http_problems_add(&vs->errs, field,
+					  "expected an object");
 		else
 			parse_members(vs, v, m->sub, m->nsub, field, out,
 				      setby);
@@ -828,7 +794,7 @@ validate_event(struct validation *vs, json_t *ev, int idx)
 
 	snprintf(path, sizeof path, "events[%d]", idx);
 	if (!json_is_object(ev)) {
-		errs_add(&vs->errs, path, "expected an event object");
+		http_problems_add(&vs->errs, path, "expected an event object");
 		return NULL;
 	}
 	out = json_object();
@@ -839,23 +805,26 @@ validate_event(struct validation *vs, json_t *ev, int idx)
 
 	/* An invalid linkId or shortlink was reported already. */
 	if (!present(ev, "linkId") && !present(ev, "shortlink"))
-		errs_add(&vs->errs, path,
-			 "an event needs linkId or shortlink (the link's "
-			 "short code)");
+		http_problems_add(
+		    &vs->errs, path,
+		    "an event needs linkId or shortlink (the link's "
+		    "short code)");
 	else if (json_object_get(out, "link_id") != NULL &&
 		 json_object_get(out, "shortlink") != NULL)
-		errs_add(&vs->errs, path, "give linkId or shortlink, not both");
+		http_problems_add(&vs->errs, path,
+				  "give linkId or shortlink, not both");
 	if (json_object_get(out, "visitor_id") != NULL &&
 	    json_object_get(out, "external_visitor_id") != NULL)
-		errs_add(&vs->errs, path,
-			 "give visitorId or externalVisitorId, not both");
+		http_problems_add(
+		    &vs->errs, path,
+		    "give visitorId or externalVisitorId, not both");
 	status = json_string_value(json_object_get(out, "status"));
 	if (json_object_get(out, "error_code") != NULL &&
 	    (status == NULL || strcmp(status, "ok") == 0)) {
 		char *field = xprintf("%s.errorCode", path);
 
-		errs_add(&vs->errs, field,
-			 "needs status \"error\" or \"blocked\"");
+		http_problems_add(&vs->errs, field,
+				  "needs status \"error\" or \"blocked\"");
 		free(field);
 	}
 	if (vs->errs.n > before) {
@@ -889,7 +858,7 @@ blank(const char *p, const char *end)
  * Returns the events, or NULL when there are more than MAX_EVENTS.
  */
 static json_t *
-read_ndjson(struct http_ctx *ctx, struct errlist *errs, bool *bad)
+read_ndjson(struct http_ctx *ctx, struct http_problems *errs, bool *bad)
 {
 	struct evbuffer *buf = http_body(ctx);
 	size_t len = evbuffer_get_length(buf);
@@ -918,10 +887,11 @@ read_ndjson(struct http_ctx *ctx, struct errlist *errs, bool *bad)
 
 				snprintf(field, sizeof field, "events[%zu]",
 					 idx);
-				errs_add(errs, field,
-					 "line %d is not valid JSON: %s at "
-					 "column %d",
-					 line, err.text, err.column);
+				http_problems_add(
+				    errs, field,
+				    "line %d is not valid JSON: %s at "
+				    "column %d",
+				    line, err.text, err.column);
 				bad[idx] = true;
 				j = json_null();
 			}
@@ -1183,7 +1153,7 @@ static void
 checked(PGresult *res, const char *error, void *arg)
 {
 	struct ingest *ing = arg;
-	struct errlist errs = {json_array(), 0};
+	struct http_problems errs = {json_array(), 0};
 
 	if (error != NULL) {
 		json_decref(errs.details);
@@ -1199,12 +1169,12 @@ checked(PGresult *res, const char *error, void *arg)
 		char *field = xprintf("events[%s].%s", PQgetvalue(res, r, 0),
 				      PQgetvalue(res, r, 1));
 
-		errs_add(&errs, field, "%s", PQgetvalue(res, r, 2));
+		http_problems_add(&errs, field, "%s", PQgetvalue(res, r, 2));
 		free(field);
 	}
 	db_release(ing->conn);
 	count_events("rejected", ing->n);
-	reply_invalid(ing->ctx, &errs);
+	http_problems_reply(ing->ctx, &errs);
 	json_decref(errs.details);
 	ingest_free(ing);
 }
@@ -1263,7 +1233,7 @@ dump_set(json_t *set)
  * false after adding to errs.
  */
 static bool
-ingest_prepare(struct ingest *ing, struct errlist *errs, const bool *bad)
+ingest_prepare(struct ingest *ing, struct http_problems *errs, const bool *bad)
 {
 	struct validation vs = {.errs = *errs, .now_us = wall_ms() * 1000};
 	json_t *rows = json_array(), *check = json_array();
@@ -1348,7 +1318,7 @@ ingest_prepare(struct ingest *ing, struct errlist *errs, const bool *bad)
 static void
 events_post(struct http_ctx *ctx)
 {
-	struct errlist errs = {json_array(), 0};
+	struct http_problems errs = {json_array(), 0};
 	bool bad[MAX_EVENTS] = {false};
 	struct ingest *ing;
 	json_t *batch = NULL;
@@ -1406,7 +1376,7 @@ events_post(struct http_ctx *ctx)
 	batch = NULL;
 	if (!ingest_prepare(ing, &errs, bad)) {
 		count_events("rejected", ing->n);
-		reply_invalid(ctx, &errs);
+		http_problems_reply(ctx, &errs);
 		ingest_free(ing);
 		goto out;
 	}

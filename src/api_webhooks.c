@@ -36,7 +36,6 @@
 #include "outbox.h"
 #include "sign.h"
 
-#define MAX_ERRORS	  20 /* problems listed in one 400 */
 #define MAX_HEADERS	  WEBHOOK_MAX_HEADERS
 #define MAX_HEADER_NAME	  WEBHOOK_HEADER_NAME_MAX
 #define MAX_LIST	  100 /* entries of triggers, eventTypes, tagIds */
@@ -120,7 +119,7 @@ current_guard(void)
 
 /*
  * References of the validated members (v.j, keyed by column) that are
- * not in workspace $1, as (field, message); at most MAX_ERRORS.
+ * not in workspace $1, as (field, message); at most HTTP_MAX_PROBLEMS.
  */
 #define SQL_BAD_REFS                                                           \
 	"bad AS ("                                                             \
@@ -313,54 +312,6 @@ static const char sql_attempts[] =
 
 /* ---- problems ---- */
 
-struct errlist {
-	json_t *details; /* [{"field", "description"}] */
-	int n;
-};
-
-static void errs_add(struct errlist *e, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-errs_add(struct errlist *e, const char *field, const char *fmt, ...)
-{
-	va_list ap;
-	char *desc, *name;
-
-	if (e->n++ >= MAX_ERRORS)
-		return;
-	va_start(ap, fmt);
-	desc = xvprintf(fmt, ap);
-	va_end(ap);
-	/* A member name clipped to 64 bytes may end inside a character. */
-	name = xstrdup(field);
-	json_array_append_new(
-	    e->details, json_pack("{s:o, s:o}", "field", http_json_text(name),
-				  "description", http_json_text(desc)));
-	free(name);
-	free(desc);
-}
-
-/* A 400 naming every member at fault; field and detail name the first. */
-static void
-reply_invalid(struct http_ctx *ctx, struct errlist *e)
-{
-	json_t *first = json_array_get(e->details, 0);
-	const char *field = json_string_value(json_object_get(first, "field"));
-	const char *desc =
-	    json_string_value(json_object_get(first, "description"));
-
-	if (e->n > 1)
-		http_problem_details(ctx, 400, json_incref(e->details),
-				     "%s: %s (and %d more problem%s, see "
-				     "details)",
-				     field, desc, e->n - 1,
-				     e->n > 2 ? "s" : "");
-	else
-		http_problem_details(ctx, 400, json_incref(e->details),
-				     "%s: %s", field, desc);
-}
-
 static void
 not_found(struct http_ctx *ctx)
 {
@@ -520,7 +471,7 @@ choice_index(const char *const *choices, const char *s)
 }
 
 static void
-choices_error(struct errlist *errs, const char *field,
+choices_error(struct http_problems *errs, const char *field,
 	      const char *const *choices)
 {
 	char list[512] = "";
@@ -529,11 +480,11 @@ choices_error(struct errlist *errs, const char *field,
 	for (int i = 0; choices[i] != NULL && off < sizeof list; i++)
 		off += (size_t)snprintf(list + off, sizeof list - off, "%s%s",
 					i ? ", " : "", choices[i]);
-	errs_add(errs, field, "expected one of %s", list);
+	http_problems_add(errs, field, "expected one of %s", list);
 }
 
 static void
-unknown_member(struct errlist *errs, const char *name, int where)
+unknown_member(struct http_problems *errs, const char *name, int where)
 {
 	const char *best = NULL;
 	size_t best_d = SIZE_MAX;
@@ -554,10 +505,11 @@ unknown_member(struct errlist *errs, const char *name, int where)
 		}
 	}
 	if (best != NULL && best_d <= 2)
-		errs_add(errs, field, "unknown member '%s'; did you mean '%s'?",
-			 field, best);
+		http_problems_add(errs, field,
+				  "unknown member '%s'; did you mean '%s'?",
+				  field, best);
 	else
-		errs_add(errs, field, "unknown member '%s'", field);
+		http_problems_add(errs, field, "unknown member '%s'", field);
 }
 
 /* A string without NUL bytes (jansson lets "\u0000" through). */
@@ -572,21 +524,23 @@ plain_string(json_t *v)
 }
 
 static json_t *
-check_headers(struct errlist *errs, json_t *v)
+check_headers(struct http_problems *errs, json_t *v)
 {
 	const char *name;
 	json_t *value;
 	int before = errs->n;
 
 	if (!json_is_object(v)) {
-		errs_add(errs, "headers",
-			 "expected an object of header names and string "
-			 "values");
+		http_problems_add(
+		    errs, "headers",
+		    "expected an object of header names and string "
+		    "values");
 		return NULL;
 	}
 	if (json_object_size(v) > MAX_HEADERS) {
-		errs_add(errs, "headers", "at most %d headers, not %zu",
-			 MAX_HEADERS, json_object_size(v));
+		http_problems_add(errs, "headers",
+				  "at most %d headers, not %zu", MAX_HEADERS,
+				  json_object_size(v));
 		return NULL;
 	}
 	json_object_foreach(v, name, value)
@@ -599,7 +553,7 @@ check_headers(struct errlist *errs, json_t *v)
 		snprintf(field, sizeof field, "headers.%.*s", MAX_HEADER_NAME,
 			 name);
 		if ((why = webhook_header_check(name, NULL)) != NULL) {
-			errs_add(errs, field, "%s", why);
+			http_problems_add(errs, field, "%s", why);
 			continue;
 		}
 		json_object_foreach(v, other, o)
@@ -607,41 +561,44 @@ check_headers(struct errlist *errs, json_t *v)
 			if (other == name)
 				break;
 			if (strcasecmp(other, name) == 0) {
-				errs_add(errs, field,
-					 "repeats header '%.*s' (names are "
-					 "case-insensitive)",
-					 MAX_HEADER_NAME, other);
+				http_problems_add(
+				    errs, field,
+				    "repeats header '%.*s' (names are "
+				    "case-insensitive)",
+				    MAX_HEADER_NAME, other);
 				break;
 			}
 		}
 		if (s == NULL)
-			errs_add(errs, field, "expected a string value");
+			http_problems_add(errs, field,
+					  "expected a string value");
 		else if ((why = webhook_header_check(name, s)) != NULL)
-			errs_add(errs, field, "%s", why);
+			http_problems_add(errs, field, "%s", why);
 	}
 	return errs->n > before ? NULL : json_incref(v);
 }
 
 /* An array member: each entry through check, errors naming "name[i]". */
 static json_t *
-check_array(struct errlist *errs, const struct member *m, json_t *v)
+check_array(struct http_problems *errs, const struct member *m, json_t *v)
 {
 	json_t *out, *item;
 	int before = errs->n;
 	size_t i;
 
 	if (!json_is_array(v)) {
-		errs_add(errs, m->name, "expected an array");
+		http_problems_add(errs, m->name, "expected an array");
 		return NULL;
 	}
 	if (json_array_size(v) > MAX_LIST) {
-		errs_add(errs, m->name, "at most %d entries, not %zu", MAX_LIST,
-			 json_array_size(v));
+		http_problems_add(errs, m->name, "at most %d entries, not %zu",
+				  MAX_LIST, json_array_size(v));
 		return NULL;
 	}
 	if (m->kind == M_EVENT_TYPES && json_array_size(v) == 0) {
-		errs_add(errs, m->name,
-			 "must name at least one event type (\"*\" for all)");
+		http_problems_add(
+		    errs, m->name,
+		    "must name at least one event type (\"*\" for all)");
 		return NULL;
 	}
 	out = json_array();
@@ -658,18 +615,21 @@ check_array(struct errlist *errs, const struct member *m, json_t *v)
 			break;
 		case M_EVENT_TYPES:
 			if (s == NULL) {
-				errs_add(errs, field, "expected a string");
+				http_problems_add(errs, field,
+						  "expected a string");
 			} else if (!webhook_type_pattern_valid(s)) {
-				errs_add(errs, field,
-					 "unknown event type '%.64s'; known "
-					 "types: %s (or \"*\", or a prefix "
-					 "such as \"scan.*\")",
-					 s, webhook_type_list());
+				http_problems_add(
+				    errs, field,
+				    "unknown event type '%.64s'; known "
+				    "types: %s (or \"*\", or a prefix "
+				    "such as \"scan.*\")",
+				    s, webhook_type_list());
 			}
 			break;
 		default: /* M_UUID_ARRAY */
 			if (s == NULL || !uuid_valid(s))
-				errs_add(errs, field, "expected a UUID");
+				http_problems_add(errs, field,
+						  "expected a UUID");
 			break;
 		}
 		json_array_append(out, item);
@@ -683,7 +643,7 @@ check_array(struct errlist *errs, const struct member *m, json_t *v)
 
 /* The validated value of one member (new reference), or NULL on error. */
 static json_t *
-check_member(struct errlist *errs, const struct member *m, json_t *v)
+check_member(struct http_problems *errs, const struct member *m, json_t *v)
 {
 	const char *s = plain_string(v);
 	char buf[256];
@@ -692,24 +652,25 @@ check_member(struct errlist *errs, const struct member *m, json_t *v)
 	if (json_is_null(v)) {
 		if (m->flags & NULLABLE)
 			return json_null();
-		errs_add(errs, m->name, "must not be null");
+		http_problems_add(errs, m->name, "must not be null");
 		return NULL;
 	}
 	switch (m->kind) {
 	case M_TEXT:
 	case M_URL:
 		if (s == NULL) {
-			errs_add(errs, m->name, "expected a string");
+			http_problems_add(errs, m->name, "expected a string");
 		} else if (utf8_length(s) < (size_t)m->min) {
-			errs_add(errs, m->name, "must not be empty");
+			http_problems_add(errs, m->name, "must not be empty");
 		} else if (utf8_length(s) > (size_t)m->max) {
-			errs_add(errs, m->name,
-				 "is longer than %lld characters", m->max);
+			http_problems_add(errs, m->name,
+					  "is longer than %lld characters",
+					  m->max);
 		} else if (m->kind == M_URL &&
 			   (why = netguard_check_url(current_guard(), s,
 						     require_https, buf,
 						     sizeof buf)) != NULL) {
-			errs_add(errs, m->name, "%s", why);
+			http_problems_add(errs, m->name, "%s", why);
 		} else {
 			return json_string(s);
 		}
@@ -718,9 +679,10 @@ check_member(struct errlist *errs, const struct member *m, json_t *v)
 		if (s != NULL && *s == '\0')
 			return json_null();
 		if (s == NULL || !uuid_valid(s)) {
-			errs_add(errs, m->name,
-				 "expected a UUID like "
-				 "\"123e4567-e89b-12d3-a456-426614174000\"");
+			http_problems_add(
+			    errs, m->name,
+			    "expected a UUID like "
+			    "\"123e4567-e89b-12d3-a456-426614174000\"");
 			return NULL;
 		}
 		return json_string(s);
@@ -742,26 +704,29 @@ check_member(struct errlist *errs, const struct member *m, json_t *v)
 	case M_INT:
 		if (!json_is_integer(v) || json_integer_value(v) < m->min ||
 		    json_integer_value(v) > m->max) {
-			errs_add(errs, m->name,
-				 "expected an integer from %lld "
-				 "to %lld%s",
-				 m->min, m->max,
-				 (m->flags & NULLABLE) ? ", or null" : "");
+			http_problems_add(errs, m->name,
+					  "expected an integer from %lld "
+					  "to %lld%s",
+					  m->min, m->max,
+					  (m->flags & NULLABLE) ? ", or null"
+								: "");
 			return NULL;
 		}
 		return json_integer(json_integer_value(v));
 	case M_BOOL:
 		if (!json_is_boolean(v)) {
-			errs_add(errs, m->name, "expected true or false");
+			http_problems_add(errs, m->name,
+					  "expected true or false");
 			return NULL;
 		}
 		return json_boolean(json_is_true(v));
 	case M_SECRET:
 		if (s == NULL || !sign_secret_valid(s)) {
-			errs_add(errs, m->name,
-				 "expected \"whsec_\" followed by the base64 "
-				 "of %d to %d random bytes",
-				 SIGN_KEY_MIN, SIGN_KEY_MAX);
+			http_problems_add(
+			    errs, m->name,
+			    "expected \"whsec_\" followed by the base64 "
+			    "of %d to %d random bytes",
+			    SIGN_KEY_MIN, SIGN_KEY_MAX);
 			return NULL;
 		}
 		return json_string(s);
@@ -774,7 +739,7 @@ check_member(struct errlist *errs, const struct member *m, json_t *v)
  * defaults of the members left out).  NULL after adding to errs.
  */
 static json_t *
-validate_body(struct errlist *errs, json_t *body, int where)
+validate_body(struct http_problems *errs, json_t *body, int where)
 {
 	json_t *out = json_object(), *v;
 	const char *name;
@@ -789,9 +754,9 @@ validate_body(struct errlist *errs, json_t *body, int where)
 				m = &members[i];
 		}
 		if (m != NULL && m->kind == M_SECRET && where == ON_PATCH) {
-			errs_add(errs, name,
-				 "cannot be changed here: use POST "
-				 "/v1/webhooks/{id}/rotate-secret");
+			http_problems_add(errs, name,
+					  "cannot be changed here: use POST "
+					  "/v1/webhooks/{id}/rotate-secret");
 			continue;
 		}
 		if (m == NULL || !(m->flags & where)) {
@@ -805,7 +770,8 @@ validate_body(struct errlist *errs, json_t *body, int where)
 		for (size_t i = 0; i < nitems(members); i++) {
 			if ((members[i].flags & REQUIRED) &&
 			    json_object_get(body, members[i].name) == NULL)
-				errs_add(errs, members[i].name, "is required");
+				http_problems_add(errs, members[i].name,
+						  "is required");
 		}
 		for (size_t i = 0; i < nitems(create_defaults); i++) {
 			if (json_object_get(out, create_defaults[i].column) ==
@@ -971,7 +937,7 @@ wreq_fail(struct wreq *w, PGresult *res, const char *error)
 static bool
 reply_bad_refs(struct http_ctx *ctx, PGresult *res, int col)
 {
-	struct errlist errs = {NULL, 0};
+	struct http_problems errs = {NULL, 0};
 
 	errs.details = sql_json(res, 0, col);
 	if (errs.details == NULL || json_array_size(errs.details) == 0) {
@@ -979,7 +945,7 @@ reply_bad_refs(struct http_ctx *ctx, PGresult *res, int col)
 		return false;
 	}
 	errs.n = (int)json_array_size(errs.details);
-	reply_invalid(ctx, &errs);
+	http_problems_reply(ctx, &errs);
 	json_decref(errs.details);
 	return true;
 }
@@ -1121,7 +1087,7 @@ created(PGresult *res, const char *error, void *arg)
 static void
 webhooks_create(struct http_ctx *ctx)
 {
-	struct errlist errs = {json_array(), 0};
+	struct http_problems errs = {json_array(), 0};
 	json_t *body, *values, *secret;
 	const char *params[4];
 	struct wreq *w;
@@ -1129,7 +1095,7 @@ webhooks_create(struct http_ctx *ctx)
 	if ((body = body_object(ctx)) == NULL)
 		goto out;
 	if ((values = validate_body(&errs, body, ON_CREATE)) == NULL) {
-		reply_invalid(ctx, &errs);
+		http_problems_reply(ctx, &errs);
 		goto out;
 	}
 	w = wreq_new(ctx, NULL);
@@ -1247,13 +1213,13 @@ patch_conn(struct db_conn *conn, void *arg)
 static void
 webhook_patch(struct http_ctx *ctx)
 {
-	struct errlist errs = {json_array(), 0};
+	struct http_problems errs = {json_array(), 0};
 	json_t *body = NULL, *values;
 
 	if (path_id(ctx) == NULL || (body = body_object(ctx)) == NULL)
 		goto out;
 	if ((values = validate_body(&errs, body, ON_PATCH)) == NULL) {
-		reply_invalid(ctx, &errs);
+		http_problems_reply(ctx, &errs);
 		goto out;
 	}
 	db_acquire(http_db(ctx), patch_conn, wreq_new(ctx, values));
@@ -1540,7 +1506,7 @@ replayed(PGresult *res, const char *error, void *arg)
 static void
 webhook_replay(struct http_ctx *ctx)
 {
-	struct errlist errs = {json_array(), 0};
+	struct http_problems errs = {json_array(), 0};
 	json_t *body = NULL, *v;
 	const char *name, *s;
 	char since[64] = "";
@@ -1554,30 +1520,33 @@ webhook_replay(struct http_ctx *ctx)
 		if (strcmp(name, "since") == 0) {
 			if ((s = plain_string(v)) == NULL ||
 			    !rfc3339_valid(s, since, sizeof since))
-				errs_add(&errs, "since",
-					 "expected an RFC 3339 date-time like "
-					 "\"2026-01-02T03:04:05Z\"");
+				http_problems_add(
+				    &errs, "since",
+				    "expected an RFC 3339 date-time like "
+				    "\"2026-01-02T03:04:05Z\"");
 		} else if (strcmp(name, "failedOnly") == 0) {
 			if (!json_is_boolean(v))
-				errs_add(&errs, "failedOnly",
-					 "expected true or false");
+				http_problems_add(&errs, "failedOnly",
+						  "expected true or false");
 			failed_only = json_is_true(v);
 		} else {
 			char field[80];
 
 			snprintf(field, sizeof field, "%.64s", name);
-			errs_add(&errs, field,
-				 "unknown member '%s' (the body may give "
-				 "\"since\" and \"failedOnly\")",
-				 field);
+			http_problems_add(
+			    &errs, field,
+			    "unknown member '%s' (the body may give "
+			    "\"since\" and \"failedOnly\")",
+			    field);
 		}
 	}
 	if (errs.n == 0 && since[0] == '\0' && !failed_only)
-		errs_add(&errs, "since",
-			 "give \"since\" (replay what was sent since then), "
-			 "\"failedOnly\": true (replay what failed), or both");
+		http_problems_add(
+		    &errs, "since",
+		    "give \"since\" (replay what was sent since then), "
+		    "\"failedOnly\": true (replay what failed), or both");
 	if (errs.n > 0) {
-		reply_invalid(ctx, &errs);
+		http_problems_reply(ctx, &errs);
 		goto out;
 	}
 	params[0] = http_auth(ctx)->workspace_id;

@@ -273,6 +273,46 @@ http_json_text(char *s)
 	return json_string(s);
 }
 
+void
+http_problems_add(struct http_problems *e, const char *field, const char *fmt,
+		  ...)
+{
+	va_list ap;
+	char *desc, *name;
+
+	if (e->n++ >= HTTP_MAX_PROBLEMS)
+		return;
+	va_start(ap, fmt);
+	desc = xvprintf(fmt, ap);
+	va_end(ap);
+	/* A member name clipped by the caller may end inside a character. */
+	name = xstrdup(field);
+	json_array_append_new(
+	    e->details, json_pack("{s:o, s:o}", "field", http_json_text(name),
+				  "description", http_json_text(desc)));
+	free(name);
+	free(desc);
+}
+
+void
+http_problems_reply(struct http_ctx *ctx, struct http_problems *e)
+{
+	json_t *first = json_array_get(e->details, 0);
+	const char *field = json_string_value(json_object_get(first, "field"));
+	const char *desc =
+	    json_string_value(json_object_get(first, "description"));
+
+	if (e->n > 1)
+		http_problem_details(ctx, 400, json_incref(e->details),
+				     "%s: %s (and %d more problem%s, see "
+				     "details)",
+				     field, desc, e->n - 1,
+				     e->n > 2 ? "s" : "");
+	else
+		http_problem_details(ctx, 400, json_incref(e->details),
+				     "%s: %s", field, desc);
+}
+
 static void
 send_problem(struct http_ctx *ctx, int status, json_t *details, char *detail)
 {

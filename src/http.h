@@ -93,6 +93,22 @@ void http_problem(struct http_ctx *, int status, const char *field,
 void http_problem_details(struct http_ctx *, int status, json_t *details,
 			  const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/*
+ * The problems found in a request, for one 400 that names each: the first
+ * HTTP_MAX_PROBLEMS are listed, n counts them all.  details starts as
+ * json_array() and is the caller's to json_decref.
+ */
+#define HTTP_MAX_PROBLEMS 20
+struct http_problems {
+	json_t *details; /* [{"field", "description"}] */
+	int n;
+};
+void http_problems_add(struct http_problems *, const char *field,
+		       const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The 400: its field and detail name the first problem. */
+void http_problems_reply(struct http_ctx *, struct http_problems *);
+
 /* A JSON string of any text: bytes that are not UTF-8 become '?'. */
 json_t *http_json_text(char *s);
 /* The reply for a failed query: 503 if the database is unreachable. */
