@@ -11,10 +11,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <yaml.h>
@@ -32,6 +34,7 @@
 enum cfg_type {
 	CFG_STRING,   /* char *; NULL when unset */
 	CFG_INT,      /* int within [min, max] */
+	CFG_NUMBER,   /* double within [min, max] */
 	CFG_BOOL,     /* bool */
 	CFG_DURATION, /* int64_t milliseconds, at least min */
 	CFG_SIZE,     /* uint64_t bytes, at least min */
@@ -55,7 +58,7 @@ struct cfg_key {
 	 */
 	const char *def;
 	bool restart_only;
-	int64_t min, max; /* int: both; duration and size: min only */
+	int64_t min, max; /* int, number: both; duration, size: min only */
 	int (*parse_enum)(const char *);
 	const char *choices; /* enum: the accepted words, for messages */
 	/* String lists: which items are acceptable, and how to say so. */
@@ -66,6 +69,8 @@ struct cfg_key {
 /* Enums are written through an int pointer. */
 _Static_assert(sizeof(enum log_level) == sizeof(int), "enum log_level size");
 _Static_assert(sizeof(enum log_format) == sizeof(int), "enum log_format size");
+_Static_assert(sizeof(enum lp_lead_output) == sizeof(int),
+	       "enum lp_lead_output size");
 
 static int
 log_format_parse(const char *s)
@@ -74,6 +79,16 @@ log_format_parse(const char *s)
 		return LP_LOG_TEXT;
 	if (strcmp(s, "json") == 0)
 		return LP_LOG_JSON;
+	return -1;
+}
+
+static int
+lead_output_parse(const char *s)
+{
+	if (strcmp(s, "weighted_sum") == 0)
+		return LP_LEAD_WEIGHTED_SUM;
+	if (strcmp(s, "logistic") == 0)
+		return LP_LEAD_LOGISTIC;
 	return -1;
 }
 
@@ -178,6 +193,56 @@ static const struct cfg_key cfg_keys[] = {
 
     {KEY("webhooks", CFG_WEBHOOKS, webhooks, NULL, RELOADABLE),
      .off_n = OFF(nwebhooks)},
+
+    {KEY("lead_scoring.enabled", CFG_BOOL, lead_scoring.enabled, "true",
+	 RELOADABLE)},
+    {KEY("lead_scoring.output", CFG_ENUM, lead_scoring.output, "weighted_sum",
+	 RELOADABLE),
+     .parse_enum = lead_output_parse, .choices = "weighted_sum, logistic"},
+    {KEY("lead_scoring.qualify_threshold", CFG_INT,
+	 lead_scoring.qualify_threshold, "80", RELOADABLE),
+     .min = 0, .max = 100},
+    {KEY("lead_scoring.weights.engagement_level", CFG_INT,
+	 lead_scoring.weights.engagement_level, "30", RELOADABLE),
+     .min = 0, .max = 100},
+    {KEY("lead_scoring.weights.recurring_interest", CFG_INT,
+	 lead_scoring.weights.recurring_interest, "20", RELOADABLE),
+     .min = 0, .max = 100},
+    {KEY("lead_scoring.weights.recurring_scans", CFG_INT,
+	 lead_scoring.weights.recurring_scans, "15", RELOADABLE),
+     .min = 0, .max = 100},
+    {KEY("lead_scoring.weights.profile_fit", CFG_INT,
+	 lead_scoring.weights.profile_fit, "20", RELOADABLE),
+     .min = 0, .max = 100},
+    {KEY("lead_scoring.weights.brand_supportiveness", CFG_INT,
+	 lead_scoring.weights.brand_supportiveness, "10", RELOADABLE),
+     .min = 0, .max = 100},
+    {KEY("lead_scoring.weights.technological_aptitude", CFG_INT,
+	 lead_scoring.weights.technological_aptitude, "5", RELOADABLE),
+     .min = 0, .max = 100},
+    {KEY("lead_scoring.points.interaction", CFG_INT,
+	 lead_scoring.points.interaction, "10", RELOADABLE),
+     .min = 0, .max = 100},
+    {KEY("lead_scoring.points.form_submission", CFG_INT,
+	 lead_scoring.points.form_submission, "30", RELOADABLE),
+     .min = 0, .max = 100},
+    {KEY("lead_scoring.points.conversion", CFG_INT,
+	 lead_scoring.points.conversion, "50", RELOADABLE),
+     .min = 0, .max = 100},
+    {KEY("lead_scoring.recency_half_life", CFG_DURATION,
+	 lead_scoring.recency_half_life_ms, "14d", RELOADABLE),
+     .min = 1},
+    {KEY("lead_scoring.tag_points", CFG_STRLIST, lead_scoring.tag_points, NULL,
+	 RELOADABLE),
+     .off_n = OFF(lead_scoring.ntag_points), .item_ok = config_tag_points_valid,
+     .item_expect = "a tag and its points such as pricing=40 (points from 0 "
+		    "to 100)"},
+    {KEY("lead_scoring.logistic.midpoint", CFG_INT,
+	 lead_scoring.logistic.midpoint, "50", RELOADABLE),
+     .min = 0, .max = 100},
+    {KEY("lead_scoring.logistic.steepness", CFG_NUMBER,
+	 lead_scoring.logistic.steepness, "0.1", RELOADABLE),
+     .min = 0, .max = 10},
 };
 
 #define NKEYS nitems(cfg_keys)
@@ -367,6 +432,9 @@ key_expect(const struct cfg_key *k)
 	case CFG_INT:
 		return xprintf("an integer from %lld to %lld",
 			       (long long)k->min, (long long)k->max);
+	case CFG_NUMBER:
+		return xprintf("a number from %lld to %lld, such as 0.25",
+			       (long long)k->min, (long long)k->max);
 	case CFG_BOOL:
 		return xstrdup("true, false, yes, no, on or off");
 	case CFG_DURATION:
@@ -545,6 +613,42 @@ int_parse(const char *s, long long *out)
 	return errno == 0 && *end == '\0';
 }
 
+/* A plain decimal number ("0.1", "2", "1e-2"): not inf, nan or hex. */
+static bool
+number_parse(const char *s, double *out)
+{
+	char *end;
+
+	if (*s == '\0' || s[strspn(s, "0123456789.+-eE")] != '\0')
+		return false;
+	errno = 0;
+	*out = strtod(s, &end);
+	return end != s && *end == '\0' && errno == 0 && isfinite(*out);
+}
+
+bool
+config_tag_points_parse(const char *item, size_t *namelen, int *points)
+{
+	const char *eq = strrchr(item, '=');
+	long long n;
+
+	if (eq == NULL || strspn(item, " \t") >= (size_t)(eq - item) ||
+	    !int_parse(eq + 1, &n) || n < 0 || n > 100)
+		return false;
+	*namelen = (size_t)(eq - item);
+	*points = (int)n;
+	return true;
+}
+
+bool
+config_tag_points_valid(const char *item)
+{
+	size_t len;
+	int points;
+
+	return config_tag_points_parse(item, &len, &points);
+}
+
 static void webhooks_free(struct lp_webhook_cfg *, int);
 
 /* ---- lists of strings or durations: an array at off, its count at off_n */
@@ -646,6 +750,7 @@ value_set(const struct cfg_key *k, struct lp_config *cfg, const char *s)
 	struct lp_listen one, *v;
 	const char *why;
 	long long i;
+	double d;
 	int64_t ms;
 	uint64_t size;
 	int e;
@@ -659,6 +764,12 @@ value_set(const struct cfg_key *k, struct lp_config *cfg, const char *s)
 		if (!int_parse(s, &i) || i < k->min || i > k->max)
 			break;
 		*(int *)f = (int)i;
+		return NULL;
+	case CFG_NUMBER:
+		if (!number_parse(s, &d) || d < (double)k->min ||
+		    d > (double)k->max)
+			break;
+		*(double *)f = d;
 		return NULL;
 	case CFG_BOOL:
 		if ((e = bool_parse(s)) < 0)
@@ -745,6 +856,8 @@ value_equal(const struct cfg_key *k, const struct lp_config *a,
 	case CFG_INT:
 	case CFG_ENUM:
 		return *(const int *)fa == *(const int *)fb;
+	case CFG_NUMBER:
+		return *(const double *)fa == *(const double *)fb;
 	case CFG_BOOL:
 		return *(const bool *)fa == *(const bool *)fb;
 	case CFG_DURATION:
@@ -804,6 +917,9 @@ value_copy(const struct cfg_key *k, struct lp_config *dst,
 	case CFG_INT:
 	case CFG_ENUM:
 		*(int *)fd = *(const int *)fs;
+		break;
+	case CFG_NUMBER:
+		*(double *)fd = *(const double *)fs;
 		break;
 	case CFG_BOOL:
 		*(bool *)fd = *(const bool *)fs;
@@ -1543,6 +1659,69 @@ walk_mapping(struct cfg_parse *p, const yaml_node_t *map, const char *prefix)
 		walk_pair(p, pair, map, prefix);
 }
 
+/* A lead score needs something to weigh. */
+static void
+lead_weights_check(struct cfg_parse *p)
+{
+	static const char *const names[] = {
+	    "lead_scoring.weights.engagement_level",
+	    "lead_scoring.weights.recurring_interest",
+	    "lead_scoring.weights.recurring_scans",
+	    "lead_scoring.weights.profile_fit",
+	    "lead_scoring.weights.brand_supportiveness",
+	    "lead_scoring.weights.technological_aptitude",
+	};
+	const yaml_node_t *n = NULL;
+
+	for (size_t i = 0; i < nitems(names); i++) {
+		size_t k = key_index(names[i]);
+
+		if (p->bad[k] ||
+		    *(const int *)field(p->cfg, cfg_keys[k].off) > 0)
+			return;
+		if (p->where[k] != NULL)
+			n = p->where[k];
+	}
+	perr(p, n != NULL ? &n->start_mark : NULL,
+	     "lead_scoring.weights: expected at least one weight above 0");
+}
+
+/* Each tag once in lead_scoring.tag_points, whatever its case. */
+static void
+lead_tags_check(struct cfg_parse *p)
+{
+	const struct lp_config *c = p->cfg;
+	const yaml_node_t *list =
+	    p->where[key_index("lead_scoring.tag_points")];
+	size_t li, lj;
+	int pi, pj;
+
+	for (int j = 1; j < c->lead_scoring.ntag_points; j++) {
+		const char *b = c->lead_scoring.tag_points[j];
+
+		if (!config_tag_points_parse(b, &lj, &pj))
+			continue;
+		for (int i = 0; i < j; i++) {
+			const char *a = c->lead_scoring.tag_points[i];
+			const yaml_node_t *n = list;
+
+			if (!config_tag_points_parse(a, &li, &pi) || li != lj ||
+			    strncasecmp(a, b, li) != 0)
+				continue;
+			/* The repeat itself, when the file wrote a list. */
+			if (n != NULL && n->type == YAML_SEQUENCE_NODE)
+				n = yaml_document_get_node(
+				    p->doc, n->data.sequence.items.start[j]);
+			perr(p, n != NULL ? &n->start_mark : NULL,
+			     "lead_scoring.tag_points: '%s' gives points to "
+			     "the tag of '%s' again (tags match whatever "
+			     "their case)",
+			     b, a);
+			break;
+		}
+	}
+}
+
 /* The rules that tie several keys together. */
 static void
 config_check(struct cfg_parse *p)
@@ -1558,6 +1737,8 @@ config_check(struct cfg_parse *p)
 	char buf[32], *got;
 
 	webhooks_check_urls(p);
+	lead_weights_check(p);
+	lead_tags_check(p);
 	if (c->delivery.lease_ms <= c->delivery.timeout_ms && !p->bad[lease]) {
 		n = p->where[lease] != NULL
 			? p->where[lease]

@@ -39,6 +39,12 @@ struct lp_webhook_cfg {
 	int url_line, url_column; /* where its url is */
 };
 
+/* How lead scoring turns components into a score (lead_scoring.output). */
+enum lp_lead_output {
+	LP_LEAD_WEIGHTED_SUM,
+	LP_LEAD_LOGISTIC,
+};
+
 struct lp_config {
 	char *path;
 
@@ -103,6 +109,33 @@ struct lp_config {
 
 	struct lp_webhook_cfg *webhooks;
 	int nwebhooks;
+
+	/* The lead score model (README, "Lead scores"). */
+	struct {
+		bool enabled;
+		enum lp_lead_output output;
+		int qualify_threshold; /* 0-100 */
+		struct {
+			int engagement_level;
+			int recurring_interest;
+			int recurring_scans;
+			int profile_fit;
+			int brand_supportiveness;
+			int technological_aptitude;
+		} weights;
+		struct {
+			int interaction;
+			int form_submission;
+			int conversion;
+		} points;
+		int64_t recency_half_life_ms;
+		char **tag_points; /* "tag=points", checked */
+		int ntag_points;
+		struct {
+			int midpoint;
+			double steepness;
+		} logistic;
+	} lead_scoring;
 };
 
 /*
@@ -124,5 +157,15 @@ void config_free(struct lp_config *);
  */
 void config_keep_restart_only(const struct lp_config *old,
 			      struct lp_config *new, struct strlist *notes);
+
+/*
+ * One item of lead_scoring.tag_points, "tag=points": a tag name that is
+ * not blank (it may hold '='; the last one splits), and points from 0 to
+ * 100.  On success sets *namelen to the length of the name at the start
+ * of item, and *points.
+ */
+bool config_tag_points_parse(const char *item, size_t *namelen, int *points);
+/* Whether item is such an item (the configuration's item check). */
+bool config_tag_points_valid(const char *item);
 
 #endif

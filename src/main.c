@@ -28,6 +28,7 @@
 #include "outbox.h"
 #include "pipeline.h"
 #include "schema.h"
+#include "scoring.h"
 #include "sdnotify.h"
 
 #define DEFAULT_CONFIG	     SYSCONFDIR "/linkpulse/linkpulse.yaml"
@@ -429,6 +430,7 @@ apply_config(struct daemon *d, struct lp_config *cfg, struct strlist *errs)
 	}
 	netguard_free(d->guard);
 	d->guard = guard;
+	scoring_configure(cfg);
 	if (d->pipeline != NULL)
 		pipeline_set_options(
 		    d->pipeline,

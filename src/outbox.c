@@ -20,13 +20,6 @@ static const char sql_apply[] =
 static void (*wake_fn)(void *);
 static void *wake_arg;
 
-/* One batch in flight: made by outbox_process, freed by applied(). */
-struct outbox_call {
-	struct pipeline_batch *batch;
-	pipeline_done_fn done;
-	double started;
-};
-
 /* Messages the batch in flight queued; read once it has committed. */
 static long queued;
 
@@ -38,38 +31,25 @@ outbox_set_wake(void (*wake)(void *), void *arg)
 }
 
 static void
-applied(PGresult *res, const char *error, void *arg)
+applied(struct pipeline_batch *batch, long n)
 {
-	struct outbox_call *call = arg;
-	struct pipeline_batch *batch = call->batch;
-	pipeline_done_fn done = call->done;
-	double elapsed = mono_sec() - call->started;
-
-	free(call);
-	if (error != NULL) {
-		done(batch, error);
-		return;
-	}
-	queued = 0;
-	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
-		queued = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-	metrics_histogram_observe(
-	    "linkpulse_outbox_duration_seconds",
-	    "Time to turn one batch into webhook messages.", "", elapsed);
-	done(batch, NULL);
+	(void)batch;
+	queued = n;
 }
+
+static const struct pipeline_sql_step apply_step = {
+    .sql = sql_apply,
+    .metric = "linkpulse_outbox_duration_seconds",
+    .metric_help = "Time to turn one batch into webhook messages.",
+    .result = applied,
+};
 
 static void
 outbox_process(struct pipeline_batch *batch, struct db_conn *conn,
 	       pipeline_done_fn done)
 {
-	struct outbox_call *call = xmalloc(sizeof *call);
-
-	call->batch = batch;
-	call->done = done;
-	call->started = mono_sec();
 	queued = 0;
-	db_conn_query(conn, 0, sql_apply, 6, batch->bounds, applied, call);
+	pipeline_run_sql(batch, conn, done, &apply_step, NULL);
 }
 
 static void

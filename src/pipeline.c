@@ -18,11 +18,13 @@
 #include "pipeline.h"
 #include "outbox.h"
 #include "rollup.h"
+#include "scoring.h"
 #include "util.h"
 
 /* The consumers, in the order they see each batch. */
 static const struct pipeline_consumer *const consumers[] = {
     &rollup_consumer,
+    &scoring_consumer,
     &outbox_consumer,
 };
 
@@ -603,4 +605,55 @@ pipeline_free(struct pipeline *p)
 	event_free(p->lease_ev);
 	event_free(p->watch_ev);
 	free(p);
+}
+
+/* ---- consumers that are one statement ---- */
+
+/* One statement in flight: made by pipeline_run_sql, freed by sql_done. */
+struct sql_call {
+	struct pipeline_batch *batch;
+	pipeline_done_fn done;
+	const struct pipeline_sql_step *step;
+	double started;
+};
+
+static void
+sql_done(PGresult *res, const char *error, void *arg)
+{
+	struct sql_call *call = arg;
+	struct pipeline_batch *batch = call->batch;
+	pipeline_done_fn done = call->done;
+	const struct pipeline_sql_step *step = call->step;
+	double elapsed = mono_sec() - call->started;
+	long value = 0;
+
+	free(call);
+	if (error != NULL) {
+		done(batch, error);
+		return;
+	}
+	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+		value = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	metrics_histogram_observe(step->metric, step->metric_help, "", elapsed);
+	if (step->result != NULL)
+		step->result(batch, value);
+	done(batch, NULL);
+}
+
+void
+pipeline_run_sql(struct pipeline_batch *batch, struct db_conn *conn,
+		 pipeline_done_fn done, const struct pipeline_sql_step *step,
+		 const char *extra)
+{
+	struct sql_call *call = xmalloc(sizeof *call);
+	const char *params[7];
+
+	call->batch = batch;
+	call->done = done;
+	call->step = step;
+	call->started = mono_sec();
+	memcpy(params, batch->bounds, sizeof batch->bounds);
+	params[6] = extra;
+	db_conn_query(conn, 0, step->sql, extra != NULL ? 7 : 6, params,
+		      sql_done, call);
 }

@@ -52,6 +52,23 @@ struct pipeline_consumer {
 	void (*committed)(const struct pipeline_batch *);
 };
 
+/*
+ * Most consumers are one statement per batch that reads the batch's events
+ * inside PostgreSQL: sql takes the six bounds as $1..$6, and extra as $7
+ * when it is not NULL.  pipeline_run_sql runs it on conn, observes its
+ * duration in the histogram named metric, hands the first column of its
+ * result (0 when NULL) to result (if set), then calls done.
+ */
+struct pipeline_sql_step {
+	const char *sql;
+	const char *metric;
+	const char *metric_help;
+	void (*result)(struct pipeline_batch *, long value);
+};
+void pipeline_run_sql(struct pipeline_batch *, struct db_conn *,
+		      pipeline_done_fn, const struct pipeline_sql_step *,
+		      const char *extra);
+
 struct pipeline_options {
 	int batch_size;		  /* events per batch, default 1000 */
 	int64_t poll_interval_ms; /* fallback poll, default 1 s */

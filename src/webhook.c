@@ -13,6 +13,8 @@ const struct webhook_type webhook_types[] = {
     {"scan.created", "a scan or other event was recorded", false},
     {"visitor.identified",
      "a visitor known by email or external id submitted a form", false},
+    {"visitor.qualified",
+     "a visitor's lead score reached the qualification threshold", false},
     {"webhook.test", "sent by POST /v1/webhooks/{id}/test", false},
     {"endpoint.disabled", "an endpoint was disabled (410, or failing too long)",
      true},

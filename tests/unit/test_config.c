@@ -98,6 +98,22 @@ check_defaults(const struct lp_config *c)
 	CHECK(c->delivery.disable_after_ms == 5 * 86400 * 1000LL);
 	CHECK(c->delivery.secret_overlap_ms == 86400 * 1000LL);
 	CHECK(c->retention.deliveries_ms == 30 * 86400 * 1000LL);
+	CHECK(c->lead_scoring.enabled == true);
+	CHECK(c->lead_scoring.output == LP_LEAD_WEIGHTED_SUM);
+	CHECK(c->lead_scoring.qualify_threshold == 80);
+	CHECK(c->lead_scoring.weights.engagement_level == 30);
+	CHECK(c->lead_scoring.weights.recurring_interest == 20);
+	CHECK(c->lead_scoring.weights.recurring_scans == 15);
+	CHECK(c->lead_scoring.weights.profile_fit == 20);
+	CHECK(c->lead_scoring.weights.brand_supportiveness == 10);
+	CHECK(c->lead_scoring.weights.technological_aptitude == 5);
+	CHECK(c->lead_scoring.points.interaction == 10);
+	CHECK(c->lead_scoring.points.form_submission == 30);
+	CHECK(c->lead_scoring.points.conversion == 50);
+	CHECK(c->lead_scoring.recency_half_life_ms == 14 * 86400 * 1000LL);
+	CHECK(c->lead_scoring.ntag_points == 0);
+	CHECK(c->lead_scoring.logistic.midpoint == 50);
+	CHECK(c->lead_scoring.logistic.steepness == 0.1);
 }
 
 static void
@@ -828,17 +844,17 @@ test_webhooks(void)
 		    "    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n",
 		    "t.yaml:5:5: webhooks: unknown field 'secrte' (did you "
 		    "mean 'secret'?)");
-	check_error(
-	    "webhooks:\n"
-	    "  - workspace: demo\n"
-	    "    name: a\n"
-	    "    url: https://example.com/\n"
-	    "    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"
-	    "    event_types: [scan.deleted]\n",
-	    "t.yaml:6:19: webhooks: event_types: unknown event type "
-	    "'scan.deleted' (known: scan.created, visitor.identified, "
-	    "webhook.test, endpoint.disabled, message.attempt.exhausted, "
-	    "or a prefix such as \"scan.*\", or \"*\")");
+	check_error("webhooks:\n"
+		    "  - workspace: demo\n"
+		    "    name: a\n"
+		    "    url: https://example.com/\n"
+		    "    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"
+		    "    event_types: [scan.deleted]\n",
+		    "t.yaml:6:19: webhooks: event_types: unknown event type "
+		    "'scan.deleted' (known: scan.created, visitor.identified, "
+		    "visitor.qualified, webhook.test, endpoint.disabled, "
+		    "message.attempt.exhausted, "
+		    "or a prefix such as \"scan.*\", or \"*\")");
 	/* Loopback is refused unless delivery.allow_networks opens it. */
 	check_error("webhooks:\n"
 		    "  - workspace: demo\n"
@@ -877,6 +893,157 @@ test_webhooks(void)
 	    "webhooks: yes\n",
 	    "t.yaml:1:11: webhooks: expected a list of endpoints, each "
 	    "a mapping with workspace, name, url and secret, got 'yes'");
+}
+
+static void
+test_lead_scoring(void)
+{
+	struct lp_config *c = parse_ok("lead_scoring:\n"
+				       "  enabled: no\n"
+				       "  output: logistic\n"
+				       "  qualify_threshold: 0\n"
+				       "  weights:\n"
+				       "    engagement_level: 0\n"
+				       "    recurring_interest: 1\n"
+				       "    recurring_scans: 2\n"
+				       "    profile_fit: 3\n"
+				       "    brand_supportiveness: 4\n"
+				       "    technological_aptitude: 100\n"
+				       "  points:\n"
+				       "    interaction: 0\n"
+				       "    form_submission: 100\n"
+				       "    conversion: 7\n"
+				       "  recency_half_life: 36h\n"
+				       "  tag_points: [pricing=40, 'a=b=0', "
+				       "'Demo Day=100']\n"
+				       "  logistic:\n"
+				       "    midpoint: 65\n"
+				       "    steepness: 2.5e-1\n");
+	size_t len;
+	int points;
+
+	if (c != NULL) {
+		CHECK(c->lead_scoring.enabled == false);
+		CHECK(c->lead_scoring.output == LP_LEAD_LOGISTIC);
+		CHECK(c->lead_scoring.qualify_threshold == 0);
+		CHECK(c->lead_scoring.weights.engagement_level == 0);
+		CHECK(c->lead_scoring.weights.recurring_interest == 1);
+		CHECK(c->lead_scoring.weights.recurring_scans == 2);
+		CHECK(c->lead_scoring.weights.profile_fit == 3);
+		CHECK(c->lead_scoring.weights.brand_supportiveness == 4);
+		CHECK(c->lead_scoring.weights.technological_aptitude == 100);
+		CHECK(c->lead_scoring.points.interaction == 0);
+		CHECK(c->lead_scoring.points.form_submission == 100);
+		CHECK(c->lead_scoring.points.conversion == 7);
+		CHECK(c->lead_scoring.recency_half_life_ms == 36 * 3600000LL);
+		CHECK(c->lead_scoring.ntag_points == 3);
+		if (c->lead_scoring.ntag_points == 3)
+			CHECK_STR(c->lead_scoring.tag_points[2],
+				  "Demo Day=100");
+		CHECK(c->lead_scoring.logistic.midpoint == 65);
+		CHECK(c->lead_scoring.logistic.steepness == 0.25);
+	}
+	config_free(c);
+
+	/* The name is everything before the last '='. */
+	CHECK(config_tag_points_parse("a=b=7", &len, &points));
+	CHECK(len == 3 && points == 7);
+	CHECK(!config_tag_points_valid("=5"));
+	CHECK(!config_tag_points_valid("  =5"));
+	CHECK(!config_tag_points_valid("pricing"));
+	CHECK(!config_tag_points_valid("pricing="));
+	CHECK(!config_tag_points_valid("pricing=-1"));
+	CHECK(!config_tag_points_valid("pricing=4x"));
+
+	/* A comma-separated scalar works too; each bad item is named. */
+	c = parse_ok("lead_scoring:\n  tag_points: pricing=40, demo=30\n");
+	if (c != NULL)
+		CHECK(c->lead_scoring.ntag_points == 2);
+	config_free(c);
+	check_error("lead_scoring:\n"
+		    "  tag_points:\n"
+		    "    - pricing=40\n"
+		    "    - demo=101\n",
+		    "t.yaml:4:7: lead_scoring.tag_points: expected a tag and "
+		    "its points such as pricing=40 (points from 0 to 100), got "
+		    "'demo=101'");
+	check_error("lead_scoring:\n  tag_points: [pricing=40, =3]\n",
+		    "t.yaml:2:28: lead_scoring.tag_points: expected a tag and "
+		    "its points such as pricing=40 (points from 0 to 100), got "
+		    "'=3'");
+	check_error("lead_scoring:\n  tag_points: [demo=1, pricing=4, "
+		    "Demo=2]\n",
+		    "t.yaml:2:35: lead_scoring.tag_points: 'Demo=2' gives "
+		    "points to the tag of 'demo=1' again (tags match whatever "
+		    "their case)");
+
+	check_error("lead_scoring:\n  output: linear\n",
+		    "t.yaml:2:11: lead_scoring.output: expected one of "
+		    "weighted_sum, logistic, got 'linear'");
+	check_error("lead_scoring:\n  qualify_threshold: 101\n",
+		    "t.yaml:2:22: lead_scoring.qualify_threshold: expected an "
+		    "integer from 0 to 100, got '101'");
+	check_error("lead_scoring:\n  recency_half_life: 0\n",
+		    "t.yaml:2:22: lead_scoring.recency_half_life: expected a "
+		    "duration greater than 0 such as 250ms, 30s or 1h30m, got "
+		    "'0'");
+	check_error("lead_scoring:\n  points:\n    conversion: 200\n",
+		    "t.yaml:3:17: lead_scoring.points.conversion: expected an "
+		    "integer from 0 to 100, got '200'");
+	check_error("lead_scoring:\n  weights:\n    profile_fitt: 3\n",
+		    "t.yaml:3:5: unknown key 'lead_scoring.weights."
+		    "profile_fitt' (did you mean "
+		    "'lead_scoring.weights.profile_fit'?)");
+	static const char *const steep[] = {"11",     "-0.1",  "inf", "nan",
+					    "0x1p-3", "0.1.2", "1e",  ""};
+	for (size_t i = 0; i < nitems(steep); i++) {
+		char *text = xprintf("lead_scoring:\n  logistic:\n"
+				     "    steepness: '%s'\n",
+				     steep[i]);
+		char *want = xprintf(
+		    "t.yaml:3:16: lead_scoring.logistic.steepness: expected a "
+		    "number from 0 to 10, such as 0.25, got '%s'",
+		    steep[i]);
+
+		check_error(text, want);
+		free(want);
+		free(text);
+	}
+
+	/* Every weight at 0 leaves nothing to weigh. */
+	check_error("lead_scoring:\n"
+		    "  weights:\n"
+		    "    engagement_level: 0\n"
+		    "    recurring_interest: 0\n"
+		    "    recurring_scans: 0\n"
+		    "    profile_fit: 0\n"
+		    "    brand_supportiveness: 0\n"
+		    "    technological_aptitude: 0\n",
+		    "t.yaml:8:29: lead_scoring.weights: expected at least one "
+		    "weight above 0");
+}
+
+static void
+test_lead_scoring_reload(void)
+{
+	struct lp_config *old = parse_ok("");
+	struct lp_config *new =
+	    parse_ok("lead_scoring:\n  weights: {profile_fit: 90}\n"
+		     "  tag_points: [demo=5]\n"
+		     "  logistic: {steepness: 0.5}\n");
+	struct strlist notes = {0};
+
+	if (old != NULL && new != NULL) {
+		/* Every lead_scoring key reloads. */
+		config_keep_restart_only(old, new, &notes);
+		CHECK(notes.n == 0);
+		CHECK(new->lead_scoring.weights.profile_fit == 90);
+		CHECK(new->lead_scoring.ntag_points == 1);
+		CHECK(new->lead_scoring.logistic.steepness == 0.5);
+	}
+	strlist_free(&notes);
+	config_free(old);
+	config_free(new);
 }
 
 static void
@@ -997,4 +1164,4 @@ UT_MAIN("config", UT(test_defaults_empty_file), UT(test_defaults_comments_only),
 	UT(test_load_unreadable), UT(test_example_file),
 	UT(test_keep_restart_only), UT(test_keep_restart_only_unchanged),
 	UT(test_delivery_lists), UT(test_delivery_lists_reload),
-	UT(test_webhooks))
+	UT(test_webhooks), UT(test_lead_scoring), UT(test_lead_scoring_reload))
