@@ -91,11 +91,14 @@ static const char sql_results[] =
 static const char sql_prune[] = "SELECT lp_delivery_prune($1::bigint, $2::int)";
 /*
  * Delivered rows are history (kept for retention.deliveries) and may be
- * many: only the others are counted, through a small partial index.
+ * many: only the others are counted, each kind through its partial index.
  */
 static const char sql_stats[] =
     "SELECT 'queue', state, count(*)::float8 FROM webhook_deliveries"
-    " WHERE state <> 'delivered' GROUP BY state"
+    " WHERE state IN ('pending', 'delivering') GROUP BY state"
+    " UNION ALL"
+    " SELECT 'queue', state, count(*)::float8 FROM webhook_deliveries"
+    " WHERE state IN ('held', 'dead') GROUP BY state"
     " UNION ALL"
     " SELECT 'oldest', NULL, coalesce(extract(epoch FROM"
     " now() - min(next_attempt_at)), 0)::float8 FROM webhook_deliveries"

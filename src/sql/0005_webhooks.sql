@@ -118,9 +118,12 @@ create index webhook_deliveries_message_idx
 	on webhook_deliveries (workspace_id, message_id);
 create index webhook_deliveries_done_idx on webhook_deliveries (updated_at)
 	where state in ('delivered', 'dead');
--- The queue-depth gauges count everything but the delivered history.
-create index webhook_deliveries_state_idx on webhook_deliveries (state)
-	where state <> 'delivered';
+-- Deliveries parked by a disabled endpoint or an exhausted schedule: for
+-- enable, replay and the queue gauges.  Rows only enter it when they park,
+-- so the claim and result writes never maintain it.
+create index webhook_deliveries_parked_idx
+	on webhook_deliveries (workspace_id, endpoint_id)
+	where state in ('held', 'dead');
 
 create table webhook_attempts (
 	id bigint generated always as identity primary key,
@@ -251,6 +254,9 @@ returns table (id bigint, workspace_id uuid, endpoint_id uuid,
 	       message_id text, attempt int, event_type text, payload text,
 	       endpoint_url text, headers text, max_in_flight int,
 	       rate_limit_per_second int, secrets text[])
+-- The walk over the due index checks nothing else per row: a delivery
+-- whose endpoint is no longer active (its lease expired while the endpoint
+-- was being disabled or paused) is locked, then parked as held.
 -- plpgsql, not sql: a SQL function's body is planned again in full on
 -- every call.  The plan is still made for each call's own limit (a generic
 -- plan, blind to it, may sort every due delivery first).
@@ -266,15 +272,18 @@ begin
 		where d.state in ('pending', 'delivering')
 		  and d.next_attempt_at <= now()
 		  and not (d.endpoint_id = any(p_skip))
-		  -- A lease that expired while its endpoint was being disabled
-		  -- or paused waits for lp_webhook_enable.  A subquery per
-		  -- row, not a join: the walk stays on the due index.
-		  and (select e.status from webhook_endpoints e
-		       where e.workspace_id = d.workspace_id
-			 and e.id = d.endpoint_id) = 'WEBHOOK_STATUS_ACTIVE'
 		order by d.next_attempt_at
 		limit p_limit
 		for update of d skip locked
+	), held as (
+		-- A lease that expired while its endpoint was being disabled
+		-- or paused: held until lp_webhook_enable.
+		update webhook_deliveries d
+		set state = 'held', leased_by = null, updated_at = now()
+		from c, webhook_endpoints e
+		where d.id = c.id
+		  and e.workspace_id = d.workspace_id and e.id = d.endpoint_id
+		  and e.status <> 'WEBHOOK_STATUS_ACTIVE'
 	)
 	update webhook_deliveries d
 	set state = 'delivering',
@@ -286,6 +295,7 @@ begin
 	where d.id = c.id
 	  and m.workspace_id = d.workspace_id and m.id = d.message_id
 	  and e.workspace_id = d.workspace_id and e.id = d.endpoint_id
+	  and e.status = 'WEBHOOK_STATUS_ACTIVE'
 	returning d.id, d.workspace_id, d.endpoint_id, d.message_id,
 		  d.attempts, m.event_type, m.payload, e.endpoint_url,
 		  e.headers::text, e.max_in_flight, e.rate_limit_per_second,
