@@ -22,14 +22,13 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "ynode.h"
 #include "netguard.h"
 #include "sign.h"
 #include "webhook.h"
 
 /* A config file larger than this is a mistake, not a configuration. */
 #define CONFIG_MAX_BYTES (4 * 1024 * 1024)
-/* Values quoted in error messages are cut to this many bytes. */
-#define QUOTE_MAX 60
 
 enum cfg_type {
 	CFG_STRING,   /* char *; NULL when unset */
@@ -71,6 +70,13 @@ _Static_assert(sizeof(enum log_level) == sizeof(int), "enum log_level size");
 _Static_assert(sizeof(enum log_format) == sizeof(int), "enum log_format size");
 _Static_assert(sizeof(enum lp_lead_output) == sizeof(int),
 	       "enum lp_lead_output size");
+
+/* A rules.paths item: any file name or pattern, but not an empty one. */
+static bool
+rules_path_valid(const char *s)
+{
+	return *s != '\0';
+}
 
 static int
 log_format_parse(const char *s)
@@ -193,6 +199,10 @@ static const struct cfg_key cfg_keys[] = {
 
     {KEY("webhooks", CFG_WEBHOOKS, webhooks, NULL, RELOADABLE),
      .off_n = OFF(nwebhooks)},
+
+    {KEY("rules.paths", CFG_STRLIST, rules.paths, NULL, RELOADABLE),
+     .off_n = OFF(rules.npaths), .item_ok = rules_path_valid,
+     .item_expect = "a file name or a glob pattern such as rules.d/*.yaml"},
 
     {KEY("lead_scoring.enabled", CFG_BOOL, lead_scoring.enabled, "true",
 	 RELOADABLE)},
@@ -322,85 +332,6 @@ perr(struct cfg_parse *p, const yaml_mark_t *mark, const char *fmt, ...)
 		strlist_addf(p->errs, "%s: %s", p->name, msg);
 	free(msg);
 	p->nerrs++;
-}
-
-/* YAML's spellings of "nothing here", which only plain scalars can be. */
-static bool
-node_is_null(const yaml_node_t *n)
-{
-	const char *s;
-
-	if (n->type != YAML_SCALAR_NODE ||
-	    n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return false;
-	s = (const char *)n->data.scalar.value;
-	return s[0] == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
-	       strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
-}
-
-/* The scalar's text, or NULL when it holds a NUL byte C cannot carry. */
-static const char *
-node_text(const yaml_node_t *n)
-{
-	const char *s = (const char *)n->data.scalar.value;
-
-	if (strlen(s) != n->data.scalar.length)
-		return NULL;
-	return s;
-}
-
-/*
- * How an error message shows what it got: a quoted value on one line, cut
- * short if long, or the kind of node.
- */
-static char *
-node_describe(const yaml_node_t *n)
-{
-	const unsigned char *s;
-	size_t len, i, cut;
-	char *out, *o;
-
-	switch (n->type) {
-	case YAML_MAPPING_NODE:
-		return xstrdup("a mapping");
-	case YAML_SEQUENCE_NODE:
-		if (n->data.sequence.items.start == n->data.sequence.items.top)
-			return xstrdup("an empty list");
-		return xstrdup("a list");
-	case YAML_SCALAR_NODE:
-		break;
-	default:
-		return xstrdup("nothing");
-	}
-	if (node_is_null(n))
-		return xstrdup("an empty value");
-
-	s = n->data.scalar.value;
-	len = n->data.scalar.length;
-	cut = len > QUOTE_MAX ? QUOTE_MAX : len;
-	/* Do not split a UTF-8 sequence. */
-	while (cut < len && cut > 0 && (s[cut] & 0xc0) == 0x80)
-		cut--;
-	out = o = xmalloc(cut * 4 + sizeof("''..."));
-	*o++ = '\'';
-	for (i = 0; i < cut; i++) {
-		if (s[i] == '\n') {
-			*o++ = '\\';
-			*o++ = 'n';
-		} else if (s[i] == '\t') {
-			*o++ = '\\';
-			*o++ = 't';
-		} else if (s[i] < 0x20 || s[i] == 0x7f) {
-			o += sprintf(o, "\\x%02x", s[i]);
-		} else {
-			*o++ = (char)s[i];
-		}
-	}
-	*o++ = '\'';
-	if (cut < len)
-		o = stpcpy(o, "...");
-	*o = '\0';
-	return out;
 }
 
 /* A size the way people write it: "1KiB" rather than "1024". */
@@ -585,34 +516,6 @@ listen_replace(const struct cfg_key *k, struct lp_config *cfg,
 	*np = n;
 }
 
-static int
-bool_parse(const char *s)
-{
-	static const char *const yes[] = {"true", "yes", "on"};
-	static const char *const no[] = {"false", "no", "off"};
-
-	for (size_t i = 0; i < nitems(yes); i++) {
-		if (strcmp(s, yes[i]) == 0)
-			return 1;
-		if (strcmp(s, no[i]) == 0)
-			return 0;
-	}
-	return -1;
-}
-
-static bool
-int_parse(const char *s, long long *out)
-{
-	char *end;
-
-	if (!((*s >= '0' && *s <= '9') ||
-	      (*s == '-' && s[1] >= '0' && s[1] <= '9')))
-		return false;
-	errno = 0;
-	*out = strtoll(s, &end, 10);
-	return errno == 0 && *end == '\0';
-}
-
 /* A plain decimal number ("0.1", "2", "1e-2"): not inf, nan or hex. */
 static bool
 number_parse(const char *s, double *out)
@@ -633,7 +536,7 @@ config_tag_points_parse(const char *item, size_t *namelen, int *points)
 	long long n;
 
 	if (eq == NULL || strspn(item, " \t") >= (size_t)(eq - item) ||
-	    !int_parse(eq + 1, &n) || n < 0 || n > 100)
+	    !ynode_int(eq + 1, &n) || n < 0 || n > 100)
 		return false;
 	*namelen = (size_t)(eq - item);
 	*points = (int)n;
@@ -761,7 +664,7 @@ value_set(const struct cfg_key *k, struct lp_config *cfg, const char *s)
 		*(char **)f = xstrdup(s);
 		return NULL;
 	case CFG_INT:
-		if (!int_parse(s, &i) || i < k->min || i > k->max)
+		if (!ynode_int(s, &i) || i < k->min || i > k->max)
 			break;
 		*(int *)f = (int)i;
 		return NULL;
@@ -772,7 +675,7 @@ value_set(const struct cfg_key *k, struct lp_config *cfg, const char *s)
 		*(double *)f = d;
 		return NULL;
 	case CFG_BOOL:
-		if ((e = bool_parse(s)) < 0)
+		if ((e = ynode_bool(s)) < 0)
 			break;
 		*(bool *)f = e;
 		return NULL;
@@ -993,7 +896,7 @@ static void
 key_error(struct cfg_parse *p, const struct cfg_key *k, const yaml_node_t *n,
 	  const char *expect)
 {
-	char *got = node_describe(n);
+	char *got = ynode_describe(n);
 	char *own = expect == NULL ? key_expect(k) : NULL;
 
 	perr(p, &n->start_mark, "%s: expected %s, got %s", k->name,
@@ -1009,7 +912,7 @@ listen_node(struct cfg_parse *p, const struct cfg_key *k, const yaml_node_t *n,
 {
 	const char *s, *why;
 
-	if (n->type != YAML_SCALAR_NODE || (s = node_text(n)) == NULL) {
+	if (n->type != YAML_SCALAR_NODE || (s = ynode_text(n)) == NULL) {
 		key_error(p, k, n, LISTEN_EXPECT);
 		return false;
 	}
@@ -1081,8 +984,8 @@ list_set(struct cfg_parse *p, const struct cfg_key *k, const yaml_node_t *n)
 		const yaml_node_t *e = yaml_document_get_node(p->doc, *it);
 		const char *s;
 
-		if (e->type != YAML_SCALAR_NODE || node_is_null(e) ||
-		    (s = node_text(e)) == NULL) {
+		if (e->type != YAML_SCALAR_NODE || ynode_is_null(e) ||
+		    (s = ynode_text(e)) == NULL) {
 			why = k->type == CFG_STRLIST
 				  ? xstrdup(k->item_expect)
 				  : xstrdup("a duration such as 5s");
@@ -1090,7 +993,7 @@ list_set(struct cfg_parse *p, const struct cfg_key *k, const yaml_node_t *n)
 			why = list_item_parse(k, s, (char *)v + es * nv);
 		}
 		if (why != NULL) {
-			got = node_describe(e);
+			got = ynode_describe(e);
 			perr(p, &e->start_mark, "%s: expected %s, got %s",
 			     k->name, why, got);
 			free(got);
@@ -1174,10 +1077,10 @@ webhook_scalar(struct cfg_parse *p, const char *what, const yaml_node_t *n)
 	const char *s;
 	char *got;
 
-	if (n->type == YAML_SCALAR_NODE && !node_is_null(n) &&
-	    (s = node_text(n)) != NULL && *s != '\0')
+	if (n->type == YAML_SCALAR_NODE && !ynode_is_null(n) &&
+	    (s = ynode_text(n)) != NULL && *s != '\0')
 		return s;
-	got = node_describe(n);
+	got = ynode_describe(n);
 	perr(p, &n->start_mark, "webhooks: %s: expected a string, got %s", what,
 	     got);
 	free(got);
@@ -1204,7 +1107,7 @@ webhook_field_set(struct cfg_parse *p, const struct webhook_field *f,
 	case WF_INT:
 		if ((s = webhook_scalar(p, f->name, n)) == NULL)
 			return false;
-		if (!int_parse(s, &i) || i < f->min || i > f->max) {
+		if (!ynode_int(s, &i) || i < f->min || i > f->max) {
 			perr(p, &n->start_mark,
 			     "webhooks: %s: expected an integer from %d to %d, "
 			     "got '%s'",
@@ -1216,7 +1119,7 @@ webhook_field_set(struct cfg_parse *p, const struct webhook_field *f,
 	case WF_BOOL:
 		if ((s = webhook_scalar(p, f->name, n)) == NULL)
 			return false;
-		if ((b = bool_parse(s)) < 0) {
+		if ((b = ynode_bool(s)) < 0) {
 			perr(p, &n->start_mark,
 			     "webhooks: %s: expected true or false, got '%s'",
 			     f->name, s);
@@ -1226,7 +1129,7 @@ webhook_field_set(struct cfg_parse *p, const struct webhook_field *f,
 		return true;
 	case WF_TYPES:
 		if (n->type != YAML_SEQUENCE_NODE) {
-			got = node_describe(n);
+			got = ynode_describe(n);
 			perr(p, &n->start_mark,
 			     "webhooks: event_types: expected a list such as "
 			     "[scan.created, \"alert.*\"], got %s",
@@ -1257,7 +1160,7 @@ webhook_field_set(struct cfg_parse *p, const struct webhook_field *f,
 		return true;
 	case WF_HEADERS:
 		if (n->type != YAML_MAPPING_NODE) {
-			got = node_describe(n);
+			got = ynode_describe(n);
 			perr(p, &n->start_mark,
 			     "webhooks: headers: expected a mapping of header "
 			     "names to values, got %s",
@@ -1326,7 +1229,7 @@ webhook_parse(struct cfg_parse *p, const yaml_node_t *n,
 	char *got, *hint;
 
 	if (n->type != YAML_MAPPING_NODE) {
-		got = node_describe(n);
+		got = ynode_describe(n);
 		perr(p, &n->start_mark,
 		     "webhooks: expected an endpoint (a mapping with "
 		     "workspace, name, url and secret), got %s",
@@ -1342,7 +1245,7 @@ webhook_parse(struct cfg_parse *p, const yaml_node_t *n,
 		const yaml_node_t *vn =
 		    yaml_document_get_node(p->doc, q->value);
 		const char *key =
-		    kn->type == YAML_SCALAR_NODE ? node_text(kn) : NULL;
+		    kn->type == YAML_SCALAR_NODE ? ynode_text(kn) : NULL;
 		size_t i, best = SIZE_MAX, d;
 
 		for (i = 0; key != NULL && i < nitems(webhook_fields); i++)
@@ -1521,7 +1424,7 @@ key_set(struct cfg_parse *p, const struct cfg_key *k, yaml_node_t *n)
 	 * An empty value puts text and lists back to their default: that is
 	 * how a file leaves cert_file unset.  Other types need a value.
 	 */
-	if (node_is_null(n) &&
+	if (ynode_is_null(n) &&
 	    (k->type == CFG_STRING || k->type == CFG_LISTEN ||
 	     k->type == CFG_STRLIST || k->type == CFG_DURLIST ||
 	     k->type == CFG_WEBHOOKS)) {
@@ -1536,8 +1439,8 @@ key_set(struct cfg_parse *p, const struct cfg_key *k, yaml_node_t *n)
 	} else if ((k->type == CFG_STRLIST || k->type == CFG_DURLIST) &&
 		   n->type == YAML_SEQUENCE_NODE) {
 		ok = list_set(p, k, n);
-	} else if (n->type != YAML_SCALAR_NODE || node_is_null(n) ||
-		   (s = node_text(n)) == NULL) {
+	} else if (n->type != YAML_SCALAR_NODE || ynode_is_null(n) ||
+		   (s = ynode_text(n)) == NULL) {
 		key_error(p, k, n, NULL);
 		ok = false;
 	} else if ((expect = value_set(k, p->cfg, s)) != NULL) {
@@ -1599,8 +1502,8 @@ walk_pair(struct cfg_parse *p, const yaml_node_pair_t *pair,
 	const char *key;
 	char *name, *got, *hint;
 
-	if (kn->type != YAML_SCALAR_NODE || (key = node_text(kn)) == NULL) {
-		got = node_describe(kn);
+	if (kn->type != YAML_SCALAR_NODE || (key = ynode_text(kn)) == NULL) {
+		got = ynode_describe(kn);
 		perr(p, &kn->start_mark, "expected a key name, got %s", got);
 		free(got);
 		return;
@@ -1633,8 +1536,8 @@ walk_pair(struct cfg_parse *p, const yaml_node_pair_t *pair,
 	} else if (section_known(name)) {
 		if (vn->type == YAML_MAPPING_NODE) {
 			walk_mapping(p, vn, name);
-		} else if (!node_is_null(vn)) {
-			got = node_describe(vn);
+		} else if (!ynode_is_null(vn)) {
+			got = ynode_describe(vn);
 			perr(p, &vn->start_mark,
 			     "%s: expected a mapping of settings, got %s", name,
 			     got);
@@ -1773,7 +1676,7 @@ config_check(struct cfg_parse *p)
 
 	if (c->http.nlisten == 0 && c->http.ntls_listen == 0 && !p->bad[tls] &&
 	    (n = p->where[plain]) != NULL) {
-		got = node_describe(n);
+		got = ynode_describe(n);
 		perr(p, &n->start_mark,
 		     "http.listen: expected at least one address when "
 		     "http.tls.listen is empty, got %s",
@@ -1786,7 +1689,7 @@ config_check(struct cfg_parse *p)
 		if ((n = p->where[rmax]) != NULL) {
 			format_duration(c->database.reconnect_min_ms, buf,
 					sizeof(buf));
-			got = node_describe(n);
+			got = ynode_describe(n);
 			perr(p, &n->start_mark,
 			     "database.reconnect_max: expected a duration no "
 			     "shorter than database.reconnect_min (%s), got %s",
@@ -1795,7 +1698,7 @@ config_check(struct cfg_parse *p)
 			n = p->where[rmin];
 			format_duration(c->database.reconnect_max_ms, buf,
 					sizeof(buf));
-			got = n != NULL ? node_describe(n) : xstrdup("?");
+			got = n != NULL ? ynode_describe(n) : xstrdup("?");
 			perr(p, n != NULL ? &n->start_mark : NULL,
 			     "database.reconnect_min: expected a duration no "
 			     "longer than database.reconnect_max (%s), got %s",
@@ -1879,8 +1782,8 @@ config_parse(const char *name, const char *text, size_t len,
 	if ((root = yaml_document_get_root_node(&doc)) != NULL) {
 		if (root->type == YAML_MAPPING_NODE) {
 			walk_mapping(&p, root, NULL);
-		} else if (!node_is_null(root)) {
-			got = node_describe(root);
+		} else if (!ynode_is_null(root)) {
+			got = ynode_describe(root);
 			perr(&p, &root->start_mark,
 			     "expected a mapping of settings at the top "
 			     "level, got %s",
@@ -1910,49 +1813,6 @@ out:
 	return p.cfg;
 }
 
-/* The whole file in a new NUL-terminated buffer; -1 with errno set. */
-static int
-read_file(const char *path, char **out, size_t *outlen)
-{
-	size_t len = 0, cap = 4096;
-	char *buf;
-	ssize_t n;
-	int fd, saved;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -1;
-	buf = xmalloc(cap);
-	for (;;) {
-		if (len + 1 >= cap) {
-			if (cap >= CONFIG_MAX_BYTES) {
-				errno = EFBIG;
-				goto fail;
-			}
-			cap *= 2;
-			buf = xrealloc(buf, cap);
-		}
-		n = read(fd, buf + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			goto fail;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	buf[len] = '\0';
-	*out = buf;
-	*outlen = len;
-	return 0;
-fail:
-	saved = errno;
-	close(fd);
-	free(buf);
-	errno = saved;
-	return -1;
-}
-
 struct lp_config *
 config_load(const char *path, struct strlist *errs)
 {
@@ -1961,7 +1821,7 @@ config_load(const char *path, struct strlist *errs)
 	char *text;
 	size_t len;
 
-	if (read_file(path, &text, &len) != 0) {
+	if (read_file_max(path, CONFIG_MAX_BYTES, &text, &len) != 0) {
 		strlist_addf(errs, "%s: cannot read: %s", path,
 			     strerror(errno));
 		return NULL;

@@ -110,6 +110,13 @@ struct lp_config {
 	struct lp_webhook_cfg *webhooks;
 	int nwebhooks;
 
+	/* Alert rule files (rules.h): glob patterns, relative ones to the
+	 * configuration file's folder. */
+	struct {
+		char **paths;
+		int npaths;
+	} rules;
+
 	/* The lead score model (README, "Lead scores"). */
 	struct {
 		bool enabled;

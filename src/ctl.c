@@ -5,9 +5,9 @@
  * Commands are rows of ctl_cmds (name, usage, options, function), and each
  * row's option table drives both parsing and --help, so adding a command
  * is adding a row and its function; what command files share is in
- * ctl.h.  Uses config.c for the database URL, schema.c for migrations and
- * auth.c for tokens and scopes; talks to PostgreSQL with blocking libpq,
- * every statement parameterised.
+ * ctl.h.  Uses config.c for the database URL, schema.c for migrations,
+ * auth.c for tokens and scopes and rules.c to check rule files; talks to
+ * PostgreSQL with blocking libpq, every statement parameterised.
  *
  * A new token is printed once, on stdout, and nowhere else.
  */
@@ -29,6 +29,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "log.h"
+#include "rules.h"
 #include "schema.h"
 #include "util.h"
 
@@ -104,6 +105,8 @@ static int cmd_deliveries_list(struct ctl *, const struct ctl_cmd *,
 			       const struct ctl_args *);
 static int cmd_deliveries_replay(struct ctl *, const struct ctl_cmd *,
 				 const struct ctl_args *);
+static int cmd_rules_check(struct ctl *, const struct ctl_cmd *,
+			   const struct ctl_args *);
 
 static const struct ctl_opt migrate_opts[] = {
     {"status", NULL, false,
@@ -166,6 +169,10 @@ static const struct ctl_opt deliveries_replay_opts[] = {
      "messages created since TIME (a PostgreSQL timestamp, or a\n"
      "duration such as 2h meaning that long ago)"},
     {"failed", NULL, false, "only messages that are dead or still failing"},
+    {NULL, NULL, false, NULL},
+};
+
+static const struct ctl_opt no_opts[] = {
     {NULL, NULL, false, NULL},
 };
 
@@ -233,6 +240,10 @@ static const struct ctl_cmd ctl_cmds[] = {
     {"deliveries replay", "--endpoint ID [--since TIME] [--failed]",
      "Send an endpoint's messages again (since TIME, or the failed ones).",
      NULL, 0, 0, deliveries_replay_opts, cmd_deliveries_replay},
+    {"rules check", "FILE...",
+     "Check alert rule files; notify names against the configuration's "
+     "webhooks.",
+     "FILE", 1, CTL_MAXPOS, no_opts, cmd_rules_check},
     {"seed",
      "--workspace SLUG --events N [--days D] [--until TIME] [--links L] "
      "[--visitors V] [--seed S] [--jobs J]",
@@ -1479,4 +1490,78 @@ cmd_deliveries_replay(struct ctl *ctl, const struct ctl_cmd *cmd,
 	}
 	PQclear(res);
 	return rc;
+}
+
+/* Alert rules */
+
+/*
+ * The configuration whose webhooks name the endpoints rules may notify:
+ * the one given with -c, or the default one if it exists.  *cfg stays
+ * NULL when there is none (or with --database-url alone): names are then
+ * not checked.  Returns -1 to go on, else the exit status.
+ */
+static int
+rules_config(struct ctl *ctl, struct lp_config **cfg)
+{
+	struct strlist errs = {0};
+	struct stat st;
+
+	*cfg = NULL;
+	if (!ctl->config_given &&
+	    (ctl->database_url != NULL || stat(ctl->config_path, &st) != 0))
+		return -1;
+	if ((*cfg = config_load(ctl->config_path, &errs)) == NULL) {
+		for (size_t i = 0; i < errs.n; i++)
+			ctl_error("%s", errs.v[i]);
+		if (errs.n == 0)
+			ctl_error("%s: cannot load the configuration",
+				  ctl->config_path);
+		strlist_free(&errs);
+		return EXIT_ERR;
+	}
+	strlist_free(&errs);
+	return -1;
+}
+
+static int
+cmd_rules_check(struct ctl *ctl, const struct ctl_cmd *cmd,
+		const struct ctl_args *a)
+{
+	struct strlist errs = {0};
+	struct lp_config *cfg;
+	struct rule_set *set;
+	char **names = NULL;
+	bool ok = true;
+	int rc, n;
+
+	(void)cmd;
+	if ((rc = rules_config(ctl, &cfg)) >= 0)
+		return rc;
+	if (cfg != NULL) {
+		names = xcalloc((size_t)cfg->nwebhooks + 1, sizeof(char *));
+		for (int i = 0; i < cfg->nwebhooks; i++)
+			names[i] = cfg->webhooks[i].name;
+		set = rules_set_new(names, cfg->nwebhooks);
+	} else {
+		set = rules_set_new(NULL, 0);
+	}
+	/* Each file on its own line; names are unique across them all. */
+	for (int i = 0; i < a->npos; i++) {
+		size_t before = errs.n;
+
+		if (rules_set_add_file(set, a->pos[i], &n, &errs)) {
+			printf("%s: %d rule%s OK\n", a->pos[i], n,
+			       n == 1 ? "" : "s");
+		} else {
+			ok = false;
+			for (size_t j = before; j < errs.n; j++)
+				fprintf(stderr, "%s\n", errs.v[j]);
+		}
+	}
+	fflush(stdout);
+	rules_set_free(set);
+	strlist_free(&errs);
+	free(names);
+	config_free(cfg);
+	return ok ? EXIT_OK : EXIT_ERR;
 }

@@ -33,7 +33,7 @@ struct ctl_opt {
 };
 
 #define CTL_MAXOPTS  10
-#define CTL_MAXPOS   2
+#define CTL_MAXPOS   256 /* rules check FILE... */
 #define CTL_MAXGIVEN 32
 
 /* A command's parsed arguments. */

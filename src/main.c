@@ -27,6 +27,7 @@
 #include "netguard.h"
 #include "outbox.h"
 #include "pipeline.h"
+#include "rules.h"
 #include "schema.h"
 #include "scoring.h"
 #include "sdnotify.h"
@@ -45,6 +46,7 @@ struct daemon {
 	struct pipeline *pipeline;
 	struct delivery *delivery;
 	struct netguard *guard; /* the delivery.allow_networks in force */
+	struct rule_set *rules; /* loaded and checked; evaluated later */
 	char instance[128];	/* lease owner name for deliveries */
 	int draining;		/* subsystems still finishing their work */
 	struct event *sig_hup, *sig_term, *sig_int;
@@ -82,6 +84,34 @@ load_config(const char *path, bool bare)
 	}
 	strlist_free(&errs);
 	return cfg;
+}
+
+/*
+ * The alert rules cfg's rules.paths name, errors reported like
+ * load_config's.  NULL if any file is wrong.
+ */
+static struct rule_set *
+load_rules(const struct lp_config *cfg, bool bare)
+{
+	struct strlist errs = {0};
+	struct rule_set *set = rules_load_config(cfg, &errs);
+
+	for (size_t i = 0; i < errs.n; i++) {
+		if (bare)
+			fprintf(stderr, "%s\n", errs.v[i]);
+		else
+			log_error("rules: %s", errs.v[i]);
+	}
+	strlist_free(&errs);
+	return set;
+}
+
+static void
+rules_metric(bool ok)
+{
+	metrics_gauge_set("linkpulse_rules_last_reload_successful",
+			  "1 if the alert rules loaded at the last (re)load.",
+			  "", ok);
 }
 
 /* ---- start-up schema check (blocking: the loop is not running yet) ---- */
@@ -448,9 +478,18 @@ reload(struct daemon *d)
 	struct strlist notes = {0};
 	struct lp_config *cfg;
 
+	struct rule_set *rules = NULL;
+
 	sd_notify_reloading();
 	log_info("reload: reading %s", d->cfg->path);
 	cfg = load_config(d->cfg->path, false);
+	/* Rules and configuration change together or not at all. */
+	if (cfg != NULL && (rules = load_rules(cfg, false)) == NULL) {
+		log_error("reload: the alert rules are not valid");
+		config_free(cfg);
+		cfg = NULL;
+	}
+	rules_metric(cfg != NULL);
 	if (cfg != NULL) {
 		config_keep_restart_only(d->cfg, cfg, &notes);
 		for (size_t i = 0; i < notes.n; i++)
@@ -462,6 +501,7 @@ reload(struct daemon *d)
 			strlist_free(&notes);
 			config_free(cfg);
 			cfg = NULL;
+			rules_set_free(rules);
 		}
 	}
 	if (cfg == NULL) {
@@ -470,6 +510,9 @@ reload(struct daemon *d)
 	} else {
 		config_free(d->cfg);
 		d->cfg = cfg;
+		rules_set_free(d->rules);
+		d->rules = rules;
+		log_info("rules: %d rules loaded", rules_count(rules));
 		sync_webhooks(d, cfg);
 		reload_metric(true);
 		log_info("reload: configuration applied");
@@ -568,6 +611,7 @@ start(struct daemon *d)
 	metrics_gauge_set("linkpulse_build_info",
 			  "linkpulsed build information.", labels, 1);
 	reload_metric(true);
+	rules_metric(true);
 	metrics_counter_add("linkpulse_db_notifications_total",
 			    "Notifications received, by channel.",
 			    "channel=\"" EVENTS_CHANNEL "\"", 0);
@@ -662,6 +706,7 @@ stop(struct daemon *d)
 		event_base_free(d->base);
 	libevent_global_shutdown();
 	curl_global_cleanup();
+	rules_set_free(d->rules);
 	config_free(d->cfg);
 }
 
@@ -718,16 +763,34 @@ main(int argc, char **argv)
 			log_error("configuration %s is not valid", path);
 		return 1;
 	}
+	d.rules = load_rules(d.cfg, test_only);
+	if (d.rules == NULL) {
+		if (test_only)
+			fprintf(stderr,
+				"linkpulsed: the alert rules of %s are not "
+				"valid\n",
+				path);
+		else
+			log_error("the alert rules of %s are not valid", path);
+		config_free(d.cfg);
+		return 1;
+	}
 	if (test_only) {
-		fprintf(stderr, "linkpulsed: configuration %s is valid\n",
-			path);
+		fprintf(stderr,
+			"linkpulsed: configuration %s is valid (%d alert "
+			"rules)\n",
+			path, rules_count(d.rules));
+		rules_set_free(d.rules);
 		config_free(d.cfg);
 		return 0;
 	}
 	log_configure(d.cfg->log.level, d.cfg->log.format);
+	log_info("rules: %d rules loaded from %d files", rules_count(d.rules),
+		 rules_nfiles(d.rules));
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_error("curl_global_init failed");
+		rules_set_free(d.rules);
 		config_free(d.cfg);
 		return 1;
 	}

@@ -114,6 +114,7 @@ check_defaults(const struct lp_config *c)
 	CHECK(c->lead_scoring.ntag_points == 0);
 	CHECK(c->lead_scoring.logistic.midpoint == 50);
 	CHECK(c->lead_scoring.logistic.steepness == 0.1);
+	CHECK(c->rules.npaths == 0);
 }
 
 static void
@@ -788,6 +789,40 @@ test_delivery_lists(void)
 		    "outlive its request");
 }
 
+/* rules.paths: patterns kept as written, reloadable. */
+static void
+test_rules_paths(void)
+{
+	struct lp_config *c = parse_ok("rules:\n"
+				       "  paths: [rules.d/*.yaml, "
+				       "/etc/lp/extra.yaml]\n");
+	struct lp_config *d;
+	struct strlist notes = {0};
+
+	if (c != NULL) {
+		CHECK(c->rules.npaths == 2);
+		if (c->rules.npaths == 2) {
+			CHECK_STR(c->rules.paths[0], "rules.d/*.yaml");
+			CHECK_STR(c->rules.paths[1], "/etc/lp/extra.yaml");
+		}
+	}
+	d = parse_ok("rules: {paths: a.yaml}\n");
+	if (c != NULL && d != NULL) {
+		config_keep_restart_only(c, d, &notes);
+		CHECK(notes.n == 0);
+		CHECK(d->rules.npaths == 1);
+	}
+	strlist_free(&notes);
+	config_free(c);
+	config_free(d);
+	check_error("rules:\n  paths: ['']\n",
+		    "t.yaml:2:11: rules.paths: expected a file name or a "
+		    "glob pattern such as rules.d/*.yaml, got ''");
+	check_error("rules:\n  path: x\n",
+		    "t.yaml:2:3: unknown key 'rules.path' (did you mean "
+		    "'rules.paths'?)");
+}
+
 static void
 test_delivery_lists_reload(void)
 {
@@ -1164,4 +1199,5 @@ UT_MAIN("config", UT(test_defaults_empty_file), UT(test_defaults_comments_only),
 	UT(test_load_unreadable), UT(test_example_file),
 	UT(test_keep_restart_only), UT(test_keep_restart_only_unchanged),
 	UT(test_delivery_lists), UT(test_delivery_lists_reload),
-	UT(test_webhooks), UT(test_lead_scoring), UT(test_lead_scoring_reload))
+	UT(test_webhooks), UT(test_lead_scoring), UT(test_lead_scoring_reload),
+	UT(test_rules_paths))

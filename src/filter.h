@@ -1,0 +1,72 @@
+/*
+ * filter.h - the one filter language of linkpulse: alert rules' "match"
+ * (and, later, the API's filters) say which events count.  A filter is a
+ * YAML mapping whose keys are fields and whose values are conditions; every
+ * entry must hold:
+ *
+ *     match:
+ *       country: FR                      # equal
+ *       device_type: [DEVICE_TYPE_MOBILE, DEVICE_TYPE_TABLET]   # any of
+ *       status: {not: ok}                # not equal (or not any of a list)
+ *       visitor.lead_score: {">=": 80}   # comparisons: = != > >= < <=
+ *       utm_campaign: {prefix: spring}   # also: contains, exists: true|false
+ *       link.tag: pricing                # the event's link has this tag
+ *       any:                             # at least one of the filters
+ *         - {country: FR}
+ *         - {city: Berlin}
+ *       not: {is_bot: true}              # the filter does not hold
+ *
+ * Fields come from a table (filter.c): the event's own columns, its link,
+ * tags and QR code, and its visitor's profile, lead score and components.
+ * An unknown field, an operator its type does not take, or a value of the
+ * wrong type is an error naming FILE:LINE:COLUMN.
+ *
+ * A filter compiles to a SQL boolean expression over the aliases e
+ * (events), and l (links) and v (visitors) joined on the event's link and
+ * visitor (NULL when it has none).  Values become parameters: no text of
+ * the rule ever becomes SQL.
+ */
+#ifndef LP_FILTER_H
+#define LP_FILTER_H
+
+#include <stdbool.h>
+
+#include <yaml.h>
+
+#include "util.h"
+
+struct filter;
+
+/*
+ * Parses the mapping at node of doc.  file names the file in errors
+ * ("FILE:LINE:COL: match: ..."); what is the path of the node for
+ * messages, such as "rules[2].match".  Returns NULL, with every error
+ * appended to errs, if anything is wrong.
+ */
+struct filter *filter_parse(yaml_document_t *doc, yaml_node_t *node,
+			    const char *file, const char *what,
+			    struct strlist *errs);
+void filter_free(struct filter *);
+
+/*
+ * The SQL expression of f.  Its values are appended to params, the first
+ * one being $first_param (params->n on entry is ignored: numbering starts
+ * at first_param and goes up by one per value appended).  The caller
+ * frees the string.
+ */
+char *filter_sql(const struct filter *, int first_param,
+		 struct strlist *params);
+
+/* Whether the filter reads the event's link or visitor (joins needed). */
+bool filter_uses_link(const struct filter *);
+bool filter_uses_visitor(const struct filter *);
+
+/*
+ * Field names, for other parts of a rule that name fields (group_by,
+ * cardinality, new_value): the SQL expression of a known field, or NULL.
+ */
+const char *filter_field_sql(const char *name);
+/* The known field names, comma-separated (static), for messages. */
+const char *filter_field_list(void);
+
+#endif

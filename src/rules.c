@@ -1,0 +1,2349 @@
+/*
+ * rules.c - alert rule files: the table of rule kinds, the walk over the
+ * YAML document libyaml loads, every check of a rule's fields, templates
+ * and time intervals, and the glob expansion of rules.paths.  The format
+ * is described in rules.h.
+ *
+ * Calls filter.c (match, ratio numerators, field names), util (durations,
+ * levenshtein, UUIDs) and reads the configuration's webhooks for endpoint
+ * names; called by main (linkpulsed -t, start-up, reload), ctl.c (rules
+ * check) and the unit tests.  Does no evaluation.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+#include "config.h"
+#include "filter.h"
+#include "rules.h"
+#include "ynode.h"
+
+/* A rule file larger than this is a mistake. */
+#define RULES_MAX_BYTES (4 * 1024 * 1024)
+/* Values quoted in error messages are cut to this many bytes. */
+#define NAME_MAX_LEN 128
+/* The group_by field whose values are links (flatline's active_links). */
+#define LINK_FIELD "link"
+
+struct rule_set {
+	char **endpoints; /* NULL: names are not checked */
+	int nendpoints;
+	bool check_endpoints;
+	struct rule **v;
+	int n, cap;
+	int nfiles;
+};
+
+/* One text being parsed. */
+struct rules_file {
+	struct rule_set *set;
+	const char *file;
+	yaml_document_t *doc;
+	struct strlist *errs;
+	int nerrs;
+	struct rule **v; /* its rules, added to the set if all is well */
+	int n;
+	/* Every name given so far, even by a rule with other errors. */
+	char **names;
+	int *name_lines;
+	int nnames;
+};
+
+/* One rule being parsed: what kind parsers get. */
+struct rule_parse {
+	struct rules_file *f;
+	int index;
+	yaml_node_t *map;
+	struct rule *rule;
+	const struct rule_kind *kind;
+};
+
+static const char *const common_fields[] = {
+    "name",
+    "workspace",
+    "kind",
+    "match",
+    "group_by",
+    "for",
+    "keep_firing_for",
+    "severity",
+    "labels",
+    "annotations",
+    "notify",
+    "send_resolved",
+    "repeat",
+    "active_intervals",
+    "mute_intervals",
+    NULL,
+};
+
+static void *threshold_parse(struct rule_parse *);
+static void threshold_free(void *);
+static void *spike_parse(struct rule_parse *);
+static void *flatline_parse(struct rule_parse *);
+static void flatline_free(void *);
+static void *trigger_parse(struct rule_parse *);
+static void *new_value_parse(struct rule_parse *);
+static void new_value_free(void *);
+static void *cardinality_parse(struct rule_parse *);
+static void cardinality_free(void *);
+static void *ratio_parse(struct rule_parse *);
+static void ratio_free(void *);
+
+static const char *const threshold_fields[] = {
+    "measure", "field", "op", "value", "recover", "window", NULL};
+static const char *const spike_fields[] = {
+    "window",	   "baseline",	   "direction", "ratio",
+    "min_current", "min_baseline", NULL};
+static const char *const flatline_fields[] = {"window", "below", "keys", NULL};
+static const char *const trigger_fields[] = {"dedup", NULL};
+static const char *const new_value_fields[] = {"field", "lookback", NULL};
+static const char *const cardinality_fields[] = {"field", "window", "above",
+						 "below", NULL};
+static const char *const ratio_fields[] = {
+    "numerator", "window", "above", "below", "min_denominator", NULL};
+
+/* The kinds.  Adding a kind is adding a row. */
+static const struct rule_kind rule_kinds[] = {
+    {"threshold", threshold_parse, threshold_free, threshold_fields},
+    {"spike", spike_parse, free, spike_fields},
+    {"flatline", flatline_parse, flatline_free, flatline_fields},
+    {"trigger", trigger_parse, free, trigger_fields},
+    {"new_value", new_value_parse, new_value_free, new_value_fields},
+    {"cardinality", cardinality_parse, cardinality_free, cardinality_fields},
+    {"ratio", ratio_parse, ratio_free, ratio_fields},
+};
+
+const struct rule_kind *
+rule_kind_find(const char *name)
+{
+	for (size_t i = 0; i < nitems(rule_kinds); i++)
+		if (strcmp(rule_kinds[i].name, name) == 0)
+			return &rule_kinds[i];
+	return NULL;
+}
+
+const char *
+rule_kind_list(void)
+{
+	static char buf[256];
+
+	if (buf[0] == '\0')
+		for (size_t i = 0; i < nitems(rule_kinds); i++)
+			snprintf(buf + strlen(buf), sizeof buf - strlen(buf),
+				 "%s%s", i > 0 ? ", " : "", rule_kinds[i].name);
+	return buf;
+}
+
+static const char *const severity_names[] = {"info", "warning", "critical",
+					     NULL};
+
+const char *
+rule_severity_name(enum rule_severity s)
+{
+	return severity_names[s];
+}
+
+static bool
+in_list(const char *const *list, const char *s)
+{
+	for (; list != NULL && *list != NULL; list++)
+		if (strcmp(*list, s) == 0)
+			return true;
+	return false;
+}
+
+/* The nearest of the candidates, if near enough to be a typo. */
+static const char *
+suggest(const char *s, const char *const *lists[], size_t nlists)
+{
+	size_t best = SIZE_MAX, d, len = strlen(s);
+	const char *found = NULL;
+
+	for (size_t i = 0; i < nlists; i++)
+		for (const char *const *c = lists[i]; c != NULL && *c != NULL;
+		     c++) {
+			d = levenshtein(s, *c);
+			if (d < best && (d <= 2 || d * 3 <= len)) {
+				best = d;
+				found = *c;
+			}
+		}
+	return found;
+}
+
+static const char *
+kind_suggest(const char *s)
+{
+	const char *names[nitems(rule_kinds) + 1] = {NULL};
+	const char *const *lists[] = {names};
+
+	for (size_t i = 0; i < nitems(rule_kinds); i++)
+		names[i] = rule_kinds[i].name;
+	return suggest(s, lists, 1);
+}
+
+/* ---- nodes ---- */
+
+static bool
+bool_parse(const char *s, bool *out)
+{
+	int b = ynode_bool(s);
+
+	if (b < 0)
+		return false;
+	*out = b;
+	return true;
+}
+
+static bool
+int_parse(const char *s, int64_t *out)
+{
+	long long v;
+
+	if (!ynode_int(s, &v))
+		return false;
+	*out = v;
+	return true;
+}
+
+/* A scalar's text, or NULL for anything else (and for a NUL inside). */
+static const char *
+scalar(const yaml_node_t *n)
+{
+	const char *s;
+
+	if (n == NULL || n->type != YAML_SCALAR_NODE || ynode_is_null(n))
+		return NULL;
+	s = (const char *)n->data.scalar.value;
+	return strlen(s) == n->data.scalar.length ? s : NULL;
+}
+
+static size_t
+seq_len(const yaml_node_t *n)
+{
+	return (size_t)(n->data.sequence.items.top -
+			n->data.sequence.items.start);
+}
+
+static yaml_node_t *
+seq_item(yaml_document_t *doc, const yaml_node_t *n, size_t i)
+{
+	return yaml_document_get_node(doc, n->data.sequence.items.start[i]);
+}
+
+/* A plain decimal number ("0.1", "2", "1e3"): not inf, nan or hex. */
+static bool
+number_parse(const char *s, double *out)
+{
+	char *end;
+
+	if (*s == '\0' || s[strspn(s, "0123456789.+-eE")] != '\0')
+		return false;
+	errno = 0;
+	*out = strtod(s, &end);
+	return end != s && *end == '\0' && errno == 0 && isfinite(*out);
+}
+
+/* The same rule as the workspaces.slug check in 0001_init.sql. */
+static bool
+slug_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 2 || n > 63 || s[0] == '-')
+		return false;
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+		      *s == '-'))
+			return false;
+	return true;
+}
+
+/* Label and annotation names, as Prometheus has them. */
+static bool
+ident_ok(const char *s)
+{
+	if (!(isalpha((unsigned char)*s) || *s == '_'))
+		return false;
+	for (s++; *s != '\0'; s++)
+		if (!(isalnum((unsigned char)*s) || *s == '_'))
+			return false;
+	return true;
+}
+
+static bool
+rule_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > NAME_MAX_LEN)
+		return false;
+	return s[strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX"
+			   "YZ0123456789_.:-")] == '\0';
+}
+
+/* ---- errors ---- */
+
+static void ferr(struct rules_file *, const yaml_mark_t *, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+static void rerr(struct rule_parse *, const yaml_node_t *, const char *,
+		 const char *, ...) __attribute__((format(printf, 4, 5)));
+
+/* Marks are 0-based in libyaml; people count from one. */
+static void
+ferr(struct rules_file *f, const yaml_mark_t *m, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	msg = xvprintf(fmt, ap);
+	va_end(ap);
+	if (m != NULL)
+		strlist_addf(f->errs, "%s:%zu:%zu: %s", f->file, m->line + 1,
+			     m->column + 1, msg);
+	else
+		strlist_addf(f->errs, "%s: %s", f->file, msg);
+	free(msg);
+	f->nerrs++;
+}
+
+/*
+ * An error about field of the rule (NULL: the rule itself), at node n
+ * (NULL: the rule's mapping).  A kind's own field is written KIND.FIELD.
+ */
+static void
+rerr(struct rule_parse *rp, const yaml_node_t *n, const char *field,
+     const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	msg = xvprintf(fmt, ap);
+	va_end(ap);
+	if (n == NULL)
+		n = rp->map;
+	if (field == NULL)
+		ferr(rp->f, &n->start_mark, "rules[%d]: %s", rp->index, msg);
+	else if (rp->kind != NULL && in_list(rp->kind->fields, field) &&
+		 !in_list(common_fields, field))
+		ferr(rp->f, &n->start_mark, "rules[%d].%s.%s: %s", rp->index,
+		     rp->kind->name, field, msg);
+	else
+		ferr(rp->f, &n->start_mark, "rules[%d].%s: %s", rp->index,
+		     field, msg);
+	free(msg);
+}
+
+/* "expected EXPECT, got GOT" about n. */
+static void
+rerr_expect(struct rule_parse *rp, const yaml_node_t *n, const char *field,
+	    const char *expect)
+{
+	char *got = ynode_describe(n);
+
+	rerr(rp, n, field, "expected %s, got %s", expect, got);
+	free(got);
+}
+
+/* ---- the rule's fields, for the common parsers and the kinds ---- */
+
+static yaml_node_t *
+rp_get(struct rule_parse *rp, const char *name)
+{
+	for (yaml_node_pair_t *q = rp->map->data.mapping.pairs.start;
+	     q < rp->map->data.mapping.pairs.top; q++) {
+		yaml_node_t *k = yaml_document_get_node(rp->f->doc, q->key);
+		const char *s = scalar(k);
+
+		if (s != NULL && strcmp(s, name) == 0)
+			return yaml_document_get_node(rp->f->doc, q->value);
+	}
+	return NULL;
+}
+
+/*
+ * The node of a field, NULL when absent (or written empty).  A required
+ * field that is absent is reported, with what it expects.
+ */
+static yaml_node_t *
+rp_need(struct rule_parse *rp, const char *name, bool required,
+	const char *expect, bool *ok)
+{
+	yaml_node_t *n = rp_get(rp, name);
+
+	if (n != NULL && ynode_is_null(n))
+		n = NULL;
+	if (n == NULL && required) {
+		if (rp->kind != NULL && in_list(rp->kind->fields, name) &&
+		    !in_list(common_fields, name))
+			rerr(rp, NULL, name, "missing: %s rules need %s",
+			     rp->kind->name, expect);
+		else
+			rerr(rp, NULL, name, "missing: expected %s", expect);
+		*ok = false;
+	}
+	return n;
+}
+
+#define DURATION_EXPECT "a duration such as 5m"
+
+static bool
+duration_node(struct rule_parse *rp, const yaml_node_t *n, const char *field,
+	      int64_t min, int64_t *out)
+{
+	const char *s = scalar(n);
+	char buf[32], *got;
+	int64_t ms;
+
+	if (s == NULL || parse_duration_ms(s, &ms) != 0) {
+		rerr_expect(rp, n, field, DURATION_EXPECT);
+		return false;
+	}
+	if (ms < min) {
+		got = ynode_describe(n);
+		if (min == 1) {
+			rerr(rp, n, field,
+			     "expected a duration greater than 0, got %s", got);
+		} else {
+			format_duration(min, buf, sizeof buf);
+			rerr(rp, n, field,
+			     "expected a duration of at least %s, got %s", buf,
+			     got);
+		}
+		free(got);
+		return false;
+	}
+	*out = ms;
+	return true;
+}
+
+/* A duration field of at least min ms; absent leaves *out alone. */
+static bool
+rp_duration(struct rule_parse *rp, const char *name, bool required, int64_t min,
+	    int64_t *out)
+{
+	bool ok = true;
+	yaml_node_t *n = rp_need(rp, name, required, DURATION_EXPECT, &ok);
+
+	if (n != NULL)
+		ok = duration_node(rp, n, name, min, out);
+	return ok;
+}
+
+static bool
+rp_int(struct rule_parse *rp, const char *name, bool required, int64_t min,
+       int64_t max, int64_t *out)
+{
+	char *expect =
+	    max == INT64_MAX
+		? xprintf("an integer of at least %lld", (long long)min)
+		: xprintf("an integer from %lld to %lld", (long long)min,
+			  (long long)max);
+	bool ok = true;
+	yaml_node_t *n = rp_need(rp, name, required, expect, &ok);
+	const char *s;
+	int64_t v;
+
+	if (n != NULL) {
+		if ((s = scalar(n)) == NULL || !int_parse(s, &v) || v < min ||
+		    v > max) {
+			rerr_expect(rp, n, name, expect);
+			ok = false;
+		} else {
+			*out = v;
+		}
+	}
+	free(expect);
+	return ok;
+}
+
+/* A number within [min, max], or (min, max] when min_open. */
+static bool
+number_node(struct rule_parse *rp, const yaml_node_t *n, const char *field,
+	    double min, bool min_open, double max, const char *expect,
+	    double *out)
+{
+	const char *s = scalar(n);
+	double v;
+
+	if (s == NULL || !number_parse(s, &v) || v < min ||
+	    (min_open && v == min) || v > max) {
+		rerr_expect(rp, n, field, expect);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+static bool
+rp_number(struct rule_parse *rp, const char *name, bool required, double min,
+	  bool min_open, double max, const char *expect, double *out)
+{
+	bool ok = true;
+	yaml_node_t *n = rp_need(rp, name, required, expect, &ok);
+
+	if (n != NULL)
+		ok = number_node(rp, n, name, min, min_open, max, expect, out);
+	return ok;
+}
+
+/* "a, b or c", for messages.  Caller frees. */
+static char *
+choices_text(const char *const *choices)
+{
+	char *out = xstrdup(""), *next;
+	int n = 0;
+
+	while (choices[n] != NULL)
+		n++;
+	for (int i = 0; i < n; i++) {
+		next = xprintf("%s%s%s", out,
+			       i == 0	    ? ""
+			       : i == n - 1 ? " or "
+					    : ", ",
+			       choices[i]);
+		free(out);
+		out = next;
+	}
+	return out;
+}
+
+/* One of choices (NULL-terminated): its index in *out. */
+static bool
+rp_enum(struct rule_parse *rp, const char *name, bool required,
+	const char *const *choices, int *out)
+{
+	char *expect = choices_text(choices);
+	bool ok = true;
+	yaml_node_t *n = rp_need(rp, name, required, expect, &ok);
+	const char *s;
+	int i;
+
+	if (n != NULL) {
+		s = scalar(n);
+		for (i = 0; s != NULL && choices[i] != NULL; i++)
+			if (strcmp(choices[i], s) == 0)
+				break;
+		if (s == NULL || choices[i] == NULL) {
+			rerr_expect(rp, n, name, expect);
+			ok = false;
+		} else {
+			*out = i;
+		}
+	}
+	free(expect);
+	return ok;
+}
+
+/* The names of filter_field_list(), NULL-terminated (static). */
+static const char *const *
+field_names(void)
+{
+	static char *copy;
+	static const char **names;
+	size_t n = 1;
+	char *save = NULL, *t;
+
+	if (names != NULL)
+		return names;
+	copy = xstrdup(filter_field_list());
+	for (const char *c = copy; *c != '\0'; c++)
+		n += *c == ',';
+	names = xcalloc(n + 1, sizeof(*names));
+	n = 0;
+	for (t = strtok_r(copy, ", ", &save); t != NULL;
+	     t = strtok_r(NULL, ", ", &save))
+		names[n++] = t;
+	return names;
+}
+
+/*
+ * Whether filters compare field name with ">", which filter.c allows on
+ * its integer fields only: a filter {NAME: {">": 0}} is built and parsed.
+ */
+static bool
+field_numeric(const char *name)
+{
+	yaml_document_t doc;
+	struct strlist errs = {0};
+	struct filter *f;
+	int root, cond, k, v;
+
+	if (!yaml_document_initialize(&doc, NULL, NULL, NULL, 1, 1))
+		fatal("rules: out of memory");
+	root = yaml_document_add_mapping(&doc, NULL, YAML_BLOCK_MAPPING_STYLE);
+	cond = yaml_document_add_mapping(&doc, NULL, YAML_FLOW_MAPPING_STYLE);
+	k = yaml_document_add_scalar(&doc, NULL, (yaml_char_t *)name, -1,
+				     YAML_PLAIN_SCALAR_STYLE);
+	yaml_document_append_mapping_pair(&doc, root, k, cond);
+	k = yaml_document_add_scalar(&doc, NULL, (yaml_char_t *)">", -1,
+				     YAML_DOUBLE_QUOTED_SCALAR_STYLE);
+	v = yaml_document_add_scalar(&doc, NULL, (yaml_char_t *)"0", -1,
+				     YAML_PLAIN_SCALAR_STYLE);
+	yaml_document_append_mapping_pair(&doc, cond, k, v);
+	f = filter_parse(&doc, yaml_document_get_node(&doc, root), "-", "-",
+			 &errs);
+	filter_free(f);
+	strlist_free(&errs);
+	yaml_document_delete(&doc);
+	return f != NULL;
+}
+
+/*
+ * n names a field of events that has one value per event (and a number,
+ * when numeric): not link.tag (a link has several) nor properties.KEY.
+ */
+static bool
+event_field_ok(struct rule_parse *rp, const yaml_node_t *n, const char *field,
+	       bool numeric)
+{
+	const char *const *lists[1] = {NULL};
+	const char *s = scalar(n), *hint;
+	char *got;
+
+	if (s == NULL) {
+		rerr_expect(rp, n, field, "the name of an event field");
+		return false;
+	}
+	got = ynode_describe(n);
+	if (filter_field_sql(s) == NULL) {
+		lists[0] = field_names();
+		if (in_list(lists[0], s) || strncmp(s, "properties.", 11) == 0)
+			rerr(rp, n, field,
+			     "event field %s has no single value per event: "
+			     "it cannot be used here",
+			     got);
+		else if ((hint = suggest(s, lists, 1)) != NULL)
+			rerr(rp, n, field,
+			     "unknown event field %s (did you mean '%s'?)", got,
+			     hint);
+		else
+			rerr(rp, n, field, "unknown event field %s (known: %s)",
+			     got, filter_field_list());
+		free(got);
+		return false;
+	}
+	if (numeric && !field_numeric(s)) {
+		rerr(rp, n, field,
+		     "expected a numeric event field (such as "
+		     "redirect_latency_ms or visitor.lead_score), got %s",
+		     got);
+		free(got);
+		return false;
+	}
+	free(got);
+	return true;
+}
+
+static bool
+event_field_node(struct rule_parse *rp, const yaml_node_t *n, const char *field,
+		 bool numeric, char **out)
+{
+	if (!event_field_ok(rp, n, field, numeric))
+		return false;
+	*out = xstrdup(scalar(n));
+	return true;
+}
+
+static bool
+rp_event_field(struct rule_parse *rp, const char *name, bool required,
+	       bool numeric, char **out)
+{
+	bool ok = true;
+	yaml_node_t *n =
+	    rp_need(rp, name, required, "the name of an event field", &ok);
+
+	if (n != NULL)
+		ok = event_field_node(rp, n, name, numeric, out);
+	return ok;
+}
+
+/* A filter (filter.h) at node n; errors are counted as ours. */
+static bool
+filter_node(struct rule_parse *rp, yaml_node_t *n, const char *field,
+	    struct filter **out)
+{
+	size_t before = rp->f->errs->n;
+	char *what;
+
+	if (n->type != YAML_MAPPING_NODE) {
+		rerr_expect(rp, n, field,
+			    "a filter (a mapping of fields to conditions)");
+		return false;
+	}
+	if (rp->kind != NULL && in_list(rp->kind->fields, field) &&
+	    !in_list(common_fields, field))
+		what = xprintf("rules[%d].%s.%s", rp->index, rp->kind->name,
+			       field);
+	else
+		what = xprintf("rules[%d].%s", rp->index, field);
+	*out = filter_parse(rp->f->doc, n, rp->f->file, what, rp->f->errs);
+	free(what);
+	if (*out == NULL) {
+		/* It said why; if it did not, say something. */
+		if (rp->f->errs->n == before)
+			rerr(rp, n, field, "not a valid filter");
+		rp->f->nerrs++;
+		return false;
+	}
+	return true;
+}
+
+/* above: X or below: X, exactly one. */
+static bool
+rp_bound(struct rule_parse *rp, bool *above, yaml_node_t **node)
+{
+	yaml_node_t *a = rp_get(rp, "above"), *b = rp_get(rp, "below");
+
+	if (a != NULL && ynode_is_null(a))
+		a = NULL;
+	if (b != NULL && ynode_is_null(b))
+		b = NULL;
+	if (a != NULL && b != NULL) {
+		rerr(rp, b, "below", "give above or below, not both");
+		return false;
+	}
+	if (a == NULL && b == NULL) {
+		rerr(rp, NULL, NULL, "%s rules need above or below",
+		     rp->kind->name);
+		return false;
+	}
+	*above = a != NULL;
+	*node = a != NULL ? a : b;
+	return true;
+}
+
+/* ---- the kinds ---- */
+
+static const char *const measure_names[] = {"count", "unique_visitors", "sum",
+					    "avg", NULL};
+static const char *const op_names[] = {">", ">=", "<", "<=", NULL};
+
+static void
+threshold_free(void *p)
+{
+	struct rule_threshold *t = p;
+
+	if (t != NULL)
+		free(t->field);
+	free(t);
+}
+
+static void *
+threshold_parse(struct rule_parse *rp)
+{
+	struct rule_threshold *t = xcalloc(1, sizeof(*t));
+	yaml_node_t *n, *opn = rp_get(rp, "op");
+	int measure = RULE_COUNT, op = RULE_GT;
+	bool ok = true, counts;
+	const char *side;
+	double rec;
+
+	ok &= rp_enum(rp, "measure", false, measure_names, &measure);
+	t->measure = (enum rule_measure)measure;
+	counts = t->measure == RULE_COUNT || t->measure == RULE_UNIQUE_VISITORS;
+	if (!counts) {
+		ok &= rp_event_field(rp, "field", true, true, &t->field);
+	} else if ((n = rp_get(rp, "field")) != NULL) {
+		rerr(rp, n, "field", "only for measure sum or avg");
+		ok = false;
+	}
+	/* "op: >" is a YAML folded text, which comes out empty. */
+	if (opn != NULL && opn->type == YAML_SCALAR_NODE &&
+	    (opn->data.scalar.style == YAML_FOLDED_SCALAR_STYLE ||
+	     opn->data.scalar.style == YAML_LITERAL_SCALAR_STYLE)) {
+		rerr(rp, opn, "op",
+		     "expected \">\", \">=\", \"<\" or \"<=\" in quotes (a "
+		     "bare > or | starts a YAML text block)");
+		ok = false;
+	} else if (!rp_enum(rp, "op", true, op_names, &op)) {
+		ok = false;
+	}
+	t->op = (enum rule_op)op;
+	if (counts)
+		ok &= rp_number(rp, "value", true, 0, false, INFINITY,
+				"a number of at least 0", &t->value);
+	else
+		ok &= rp_number(rp, "value", true, -INFINITY, false, INFINITY,
+				"a number", &t->value);
+	t->recover = t->value;
+	if ((n = rp_get(rp, "recover")) != NULL && ok) {
+		if (!number_node(rp, n, "recover", -INFINITY, false, INFINITY,
+				 "a number", &rec)) {
+			ok = false;
+		} else {
+			side = t->op == RULE_GT || t->op == RULE_GE ? "below"
+								    : "above";
+			if ((t->op == RULE_GT || t->op == RULE_GE)
+				? rec >= t->value
+				: rec <= t->value) {
+				char *got = ynode_describe(n);
+
+				rerr(rp, n, "recover",
+				     "expected a number %s value (%g) for "
+				     "op %s, so that the alert resolves "
+				     "only once clearly back, got %s",
+				     side, t->value, op_names[t->op], got);
+				free(got);
+				ok = false;
+			}
+			t->recover = rec;
+		}
+	}
+	ok &= rp_duration(rp, "window", true, 1, &t->window_ms);
+	if (!ok) {
+		threshold_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static const char *const direction_names[] = {"up", "down", "both", NULL};
+
+static void *
+spike_parse(struct rule_parse *rp)
+{
+	struct rule_spike *s = xcalloc(1, sizeof(*s));
+	yaml_node_t *n;
+	const char *text;
+	int dir = RULE_UP;
+	bool ok = true;
+	char buf[32], *got;
+
+	ok &= rp_duration(rp, "window", true, 1, &s->window_ms);
+	if ((n = rp_get(rp, "baseline")) != NULL && !ynode_is_null(n)) {
+		text = scalar(n);
+		if (text != NULL && strcmp(text, "previous") == 0) {
+			s->baseline_offset_ms = 0;
+		} else if (text == NULL ||
+			   parse_duration_ms(text, &s->baseline_offset_ms) !=
+			       0) {
+			rerr_expect(rp, n, "baseline",
+				    "previous or an offset such as 7d");
+			ok = false;
+		} else if (s->window_ms > 0 &&
+			   s->baseline_offset_ms < s->window_ms) {
+			format_duration(s->window_ms, buf, sizeof buf);
+			got = ynode_describe(n);
+			rerr(rp, n, "baseline",
+			     "expected an offset of at least the window (%s), "
+			     "so that the windows do not overlap, got %s",
+			     buf, got);
+			free(got);
+			ok = false;
+		}
+	}
+	ok &= rp_enum(rp, "direction", false, direction_names, &dir);
+	s->direction = (enum rule_direction)dir;
+	ok &= rp_number(rp, "ratio", true, 1, true, INFINITY,
+			"a number greater than 1 such as 3 or 1.5", &s->ratio);
+	ok &= rp_int(rp, "min_current", false, 0, INT64_MAX, &s->min_current);
+	ok &= rp_int(rp, "min_baseline", false, 0, INT64_MAX, &s->min_baseline);
+	if (!ok) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void
+flatline_free(void *p)
+{
+	struct rule_flatline *fl = p;
+
+	if (fl == NULL)
+		return;
+	for (int i = 0; i < fl->nkeys; i++)
+		free(fl->keys[i]);
+	free(fl->keys);
+	free(fl);
+}
+
+static void *
+flatline_parse(struct rule_parse *rp)
+{
+	struct rule_flatline *fl = xcalloc(1, sizeof(*fl));
+	const struct rule *r = rp->rule;
+	yaml_node_t *n;
+	const char *s;
+	bool ok = true;
+
+	ok &= rp_duration(rp, "window", true, 1, &fl->window_ms);
+	ok &= rp_int(rp, "below", true, 1, INT64_MAX, &fl->below);
+	n = rp_get(rp, "keys");
+	if (n == NULL || ynode_is_null(n) ||
+	    ((s = scalar(n)) != NULL && strcmp(s, "active_links") == 0)) {
+		fl->active_links = true;
+		if (r->ngroup_by > 1 ||
+		    (r->ngroup_by == 1 &&
+		     strcmp(r->group_by[0], LINK_FIELD) != 0)) {
+			rerr(rp, n, "keys",
+			     "active_links needs group_by [" LINK_FIELD
+			     "] (or none); give a list of keys to watch "
+			     "other values");
+			ok = false;
+		}
+	} else if (n->type != YAML_SEQUENCE_NODE || seq_len(n) == 0) {
+		rerr_expect(rp, n, "keys",
+			    "active_links or a list of values of the "
+			    "group_by field");
+		ok = false;
+	} else if (r->ngroup_by != 1) {
+		rerr(rp, n, "keys",
+		     "a list of keys needs exactly one group_by field, whose "
+		     "values they are (group_by has %d)",
+		     r->ngroup_by);
+		ok = false;
+	} else {
+		fl->keys = xcalloc(seq_len(n), sizeof(char *));
+		for (size_t i = 0; i < seq_len(n); i++) {
+			yaml_node_t *e = seq_item(rp->f->doc, n, i);
+
+			if ((s = scalar(e)) == NULL) {
+				rerr_expect(rp, e, "keys", "a value");
+				ok = false;
+				continue;
+			}
+			for (int j = 0; j < fl->nkeys; j++)
+				if (strcmp(fl->keys[j], s) == 0) {
+					rerr(rp, e, "keys",
+					     "'%s' is listed twice", s);
+					ok = false;
+				}
+			fl->keys[fl->nkeys++] = xstrdup(s);
+		}
+	}
+	if (!ok) {
+		flatline_free(fl);
+		return NULL;
+	}
+	return fl;
+}
+
+static void *
+trigger_parse(struct rule_parse *rp)
+{
+	struct rule_trigger *t = xcalloc(1, sizeof(*t));
+
+	if (!rp_duration(rp, "dedup", false, 0, &t->dedup_ms)) {
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static void
+new_value_free(void *p)
+{
+	struct rule_new_value *nv = p;
+
+	if (nv != NULL)
+		free(nv->field);
+	free(nv);
+}
+
+static void *
+new_value_parse(struct rule_parse *rp)
+{
+	struct rule_new_value *nv = xcalloc(1, sizeof(*nv));
+	bool ok = true;
+
+	ok &= rp_event_field(rp, "field", true, false, &nv->field);
+	ok &= rp_duration(rp, "lookback", true, 1, &nv->lookback_ms);
+	if (!ok) {
+		new_value_free(nv);
+		return NULL;
+	}
+	return nv;
+}
+
+static void
+cardinality_free(void *p)
+{
+	struct rule_cardinality *c = p;
+
+	if (c != NULL)
+		free(c->field);
+	free(c);
+}
+
+static void *
+cardinality_parse(struct rule_parse *rp)
+{
+	struct rule_cardinality *c = xcalloc(1, sizeof(*c));
+	yaml_node_t *n;
+	bool ok = true;
+	const char *s;
+
+	ok &= rp_event_field(rp, "field", true, false, &c->field);
+	ok &= rp_duration(rp, "window", true, 1, &c->window_ms);
+	if (!rp_bound(rp, &c->above, &n)) {
+		ok = false;
+	} else if ((s = scalar(n)) == NULL || !int_parse(s, &c->bound) ||
+		   c->bound < 0) {
+		rerr_expect(rp, n, c->above ? "above" : "below",
+			    "a number of distinct values (an integer of at "
+			    "least 0)");
+		ok = false;
+	}
+	if (!ok) {
+		cardinality_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void
+ratio_free(void *p)
+{
+	struct rule_ratio *r = p;
+
+	if (r != NULL)
+		filter_free(r->numerator);
+	free(r);
+}
+
+static void *
+ratio_parse(struct rule_parse *rp)
+{
+	struct rule_ratio *r = xcalloc(1, sizeof(*r));
+	bool ok = true;
+	yaml_node_t *n;
+
+	n = rp_need(rp, "numerator", true,
+		    "a filter saying which of the matching events count, such "
+		    "as {status: error}",
+		    &ok);
+	if (n != NULL)
+		ok &= filter_node(rp, n, "numerator", &r->numerator);
+	ok &= rp_duration(rp, "window", true, 1, &r->window_ms);
+	if (!rp_bound(rp, &r->above, &n))
+		ok = false;
+	else
+		ok &=
+		    number_node(rp, n, r->above ? "above" : "below", 0, false,
+				100, "a percentage from 0 to 100", &r->percent);
+	r->min_denominator = 1;
+	ok &= rp_int(rp, "min_denominator", false, 1, INT64_MAX,
+		     &r->min_denominator);
+	if (!ok) {
+		ratio_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* ---- templates ---- */
+
+static const struct {
+	const char *name;
+	enum rule_ref ref;
+} template_refs[] = {
+    {"value", RULE_REF_VALUE},	       {"threshold", RULE_REF_THRESHOLD},
+    {"window", RULE_REF_WINDOW},       {"rule", RULE_REF_RULE},
+    {"workspace", RULE_REF_WORKSPACE}, {"kind", RULE_REF_KIND},
+    {"severity", RULE_REF_SEVERITY},   {"group", RULE_REF_GROUP},
+};
+
+/*
+ * Where byte off of scalar n's value is written: exact for text on one
+ * line, plain or quoted without escapes before it; else where n starts.
+ */
+static yaml_mark_t
+scalar_mark(const yaml_node_t *n, size_t off)
+{
+	const char *s = (const char *)n->data.scalar.value;
+	yaml_mark_t m = n->start_mark;
+	size_t quote = 0;
+
+	switch (n->data.scalar.style) {
+	case YAML_PLAIN_SCALAR_STYLE:
+		break;
+	case YAML_SINGLE_QUOTED_SCALAR_STYLE:
+		if (memchr(s, '\'', off) != NULL)
+			return m;
+		quote = 1;
+		break;
+	case YAML_DOUBLE_QUOTED_SCALAR_STYLE:
+		if (memchr(s, '\\', off) != NULL || memchr(s, '"', off) != NULL)
+			return m;
+		quote = 1;
+		break;
+	default:
+		return m;
+	}
+	if (memchr(s, '\n', off) != NULL ||
+	    n->start_mark.line != n->end_mark.line)
+		return m;
+	m.column += quote + off;
+	return m;
+}
+
+static void
+tmpl_add(struct rule_annotation *a, enum rule_ref ref, const char *text,
+	 size_t len)
+{
+	a->parts =
+	    xrealloc(a->parts, sizeof(*a->parts) * (size_t)(a->nparts + 1));
+	a->parts[a->nparts].ref = ref;
+	a->parts[a->nparts].text = text != NULL ? xstrndup(text, len) : NULL;
+	a->nparts++;
+}
+
+/* Whether name is a label of rule r: its own or a group_by field. */
+static bool
+label_known(const struct rule *r, const char *name)
+{
+	for (int i = 0; i < r->nlabels; i++)
+		if (strcmp(r->label_names[i], name) == 0)
+			return true;
+	for (int i = 0; i < r->ngroup_by; i++)
+		if (strcmp(r->group_by[i], name) == 0)
+			return true;
+	return false;
+}
+
+static char *
+labels_text(const struct rule *r)
+{
+	char *out = xstrdup(""), *next;
+	int n = 0;
+
+	for (int i = 0; i < r->nlabels + r->ngroup_by; i++, n++) {
+		next = xprintf("%s%s%s", out, n > 0 ? ", " : "",
+			       i < r->nlabels ? r->label_names[i]
+					      : r->group_by[i - r->nlabels]);
+		free(out);
+		out = next;
+	}
+	return out;
+}
+
+/* Parses annotation a's source (scalar n) into its parts. */
+static bool
+template_parse(struct rule_parse *rp, const yaml_node_t *n,
+	       struct rule_annotation *a)
+{
+	const char *s = a->source, *open, *close, *b, *e;
+	char *path = xprintf("annotations.%s", a->name), *ref, *known;
+	bool ok = true;
+	yaml_mark_t m;
+	size_t i;
+
+	while (*s != '\0') {
+		if ((open = strstr(s, "{{")) == NULL) {
+			tmpl_add(a, RULE_REF_TEXT, s, strlen(s));
+			break;
+		}
+		if (open > s)
+			tmpl_add(a, RULE_REF_TEXT, s, (size_t)(open - s));
+		m = scalar_mark(n, (size_t)(open - a->source));
+		if ((close = strstr(open + 2, "}}")) == NULL) {
+			ferr(rp->f, &m,
+			     "rules[%d].%s: '{{' without its '}}' (write "
+			     "references as {{ value }})",
+			     rp->index, path);
+			ok = false;
+			break;
+		}
+		for (b = open + 2; b < close && isspace((unsigned char)*b); b++)
+			;
+		for (e = close; e > b && isspace((unsigned char)e[-1]); e--)
+			;
+		ref = xstrndup(b, (size_t)(e - b));
+		s = close + 2;
+		if (*ref == '\0') {
+			ferr(rp->f, &m,
+			     "rules[%d].%s: an empty reference {{ }}",
+			     rp->index, path);
+			ok = false;
+		} else if (strncmp(ref, "labels.", 7) == 0) {
+			if (label_known(rp->rule, ref + 7)) {
+				tmpl_add(a, RULE_REF_LABEL, ref + 7,
+					 strlen(ref + 7));
+			} else {
+				known = labels_text(rp->rule);
+				ferr(rp->f, &m,
+				     "rules[%d].%s: unknown label '%s' in {{ "
+				     "%s }} (%s%s)",
+				     rp->index, path, ref + 7, ref,
+				     *known != '\0'
+					 ? "the rule's labels and group_by "
+					   "fields: "
+					 : "the rule has no labels and no "
+					   "group_by",
+				     known);
+				free(known);
+				ok = false;
+			}
+		} else {
+			for (i = 0; i < nitems(template_refs); i++)
+				if (strcmp(template_refs[i].name, ref) == 0)
+					break;
+			if (i < nitems(template_refs)) {
+				tmpl_add(a, template_refs[i].ref, NULL, 0);
+			} else {
+				ferr(rp->f, &m,
+				     "rules[%d].%s: unknown reference {{ %s "
+				     "}} (expected labels.NAME, value, "
+				     "threshold, window, rule, workspace, "
+				     "kind, severity or group)",
+				     rp->index, path, ref);
+				ok = false;
+			}
+		}
+		free(ref);
+	}
+	free(path);
+	return ok;
+}
+
+/* ---- the common fields ---- */
+
+static void
+strv_free(char **v, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void
+intervals_free(struct rule_interval *v, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(v[i].timezone);
+		free(v[i].times);
+	}
+	free(v);
+}
+
+static void
+rule_free(struct rule *r)
+{
+	if (r == NULL)
+		return;
+	free(r->name);
+	free(r->workspace);
+	if (r->kind != NULL && r->params != NULL)
+		r->kind->free(r->params);
+	filter_free(r->match);
+	strv_free(r->group_by, r->ngroup_by);
+	strv_free(r->label_names, r->nlabels);
+	strv_free(r->label_values, r->nlabels);
+	for (int i = 0; i < r->nannotations; i++) {
+		struct rule_annotation *a = &r->annotations[i];
+
+		free(a->name);
+		free(a->source);
+		for (int j = 0; j < a->nparts; j++)
+			free(a->parts[j].text);
+		free(a->parts);
+	}
+	free(r->annotations);
+	strv_free(r->notify, r->nnotify);
+	intervals_free(r->active, r->nactive);
+	intervals_free(r->mute, r->nmute);
+	free(r->file);
+	free(r);
+}
+
+/*
+ * A list of strings, or one string standing for a list of one: each item
+ * checked by item (which reports its own errors).  Duplicates are errors.
+ */
+static bool
+string_list(struct rule_parse *rp, yaml_node_t *n, const char *field,
+	    const char *expect,
+	    bool (*item)(struct rule_parse *, const yaml_node_t *,
+			 const char *),
+	    char ***out, int *nout)
+{
+	size_t count = n->type == YAML_SEQUENCE_NODE ? seq_len(n) : 1;
+	bool ok = true;
+	const char *s;
+
+	if (n->type == YAML_MAPPING_NODE) {
+		rerr_expect(rp, n, field, expect);
+		return false;
+	}
+	*out = xcalloc(count, sizeof(char *));
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_t *e = n->type == YAML_SEQUENCE_NODE
+				     ? seq_item(rp->f->doc, n, i)
+				     : n;
+
+		if ((s = scalar(e)) == NULL || *s == '\0') {
+			rerr_expect(rp, e, field, expect);
+			ok = false;
+			continue;
+		}
+		if (!item(rp, e, s)) {
+			ok = false;
+			continue;
+		}
+		for (int j = 0; j < *nout; j++)
+			if (strcmp((*out)[j], s) == 0) {
+				rerr(rp, e, field, "'%s' is listed twice", s);
+				ok = false;
+			}
+		(*out)[(*nout)++] = xstrdup(s);
+	}
+	return ok;
+}
+
+static bool
+group_by_item(struct rule_parse *rp, const yaml_node_t *e, const char *s)
+{
+	(void)s;
+	return event_field_ok(rp, e, "group_by", false);
+}
+
+static bool
+notify_item(struct rule_parse *rp, const yaml_node_t *e, const char *s)
+{
+	const struct rule_set *set = rp->f->set;
+	const char *hint;
+	size_t best = SIZE_MAX, d;
+
+	if (uuid_valid(s) || !set->check_endpoints)
+		return true;
+	hint = NULL;
+	for (int i = 0; i < set->nendpoints; i++) {
+		if (strcmp(set->endpoints[i], s) == 0)
+			return true;
+		d = levenshtein(s, set->endpoints[i]);
+		if (d < best && (d <= 2 || d * 3 <= strlen(s))) {
+			best = d;
+			hint = set->endpoints[i];
+		}
+	}
+	if (hint != NULL)
+		rerr(rp, e, "notify",
+		     "unknown endpoint '%s' (did you mean '%s'?)", s, hint);
+	else if (set->nendpoints == 0)
+		rerr(rp, e, "notify",
+		     "unknown endpoint '%s' (the configuration declares no "
+		     "webhooks; name one of them, or give an endpoint's id)",
+		     s);
+	else
+		rerr(rp, e, "notify",
+		     "unknown endpoint '%s' (not in the configuration's "
+		     "webhooks; give its name there, or an endpoint's id)",
+		     s);
+	return false;
+}
+
+/* A mapping of names to scalars: labels, annotations. */
+static bool
+string_map(struct rule_parse *rp, yaml_node_t *n, const char *field,
+	   char ***names, char ***values, int *count)
+{
+	size_t cap;
+	bool ok = true;
+	const char *k, *v;
+	char *got;
+
+	if (n->type != YAML_MAPPING_NODE) {
+		rerr_expect(rp, n, field, "a mapping of names to text");
+		return false;
+	}
+	cap = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+	*names = xcalloc(cap + 1, sizeof(char *));
+	*values = xcalloc(cap + 1, sizeof(char *));
+	for (yaml_node_pair_t *q = n->data.mapping.pairs.start;
+	     q < n->data.mapping.pairs.top; q++) {
+		yaml_node_t *kn = yaml_document_get_node(rp->f->doc, q->key);
+		yaml_node_t *vn = yaml_document_get_node(rp->f->doc, q->value);
+
+		if ((k = scalar(kn)) == NULL || !ident_ok(k)) {
+			got = ynode_describe(kn);
+			rerr(rp, kn, field,
+			     "expected a name of letters, digits and _ not "
+			     "starting with a digit, got %s",
+			     got);
+			free(got);
+			ok = false;
+			continue;
+		}
+		for (int j = 0; j < *count; j++)
+			if (strcmp((*names)[j], k) == 0) {
+				rerr(rp, kn, field, "'%s' is given twice", k);
+				ok = false;
+			}
+		if ((v = scalar(vn)) == NULL) {
+			char *path = xprintf("%s.%s", field, k);
+
+			rerr_expect(rp, vn, path, "text");
+			free(path);
+			ok = false;
+			continue;
+		}
+		(*names)[*count] = xstrdup(k);
+		(*values)[(*count)++] = xstrdup(v);
+	}
+	return ok;
+}
+
+static bool
+labels_parse(struct rule_parse *rp, yaml_node_t *n)
+{
+	struct rule *r = rp->rule;
+	bool ok = string_map(rp, n, "labels", &r->label_names, &r->label_values,
+			     &r->nlabels);
+
+	for (int i = 0; i < r->nlabels; i++)
+		for (int j = 0; j < r->ngroup_by; j++)
+			if (strcmp(r->label_names[i], r->group_by[j]) == 0) {
+				rerr(rp, n, "labels",
+				     "'%s' is a group_by field: its value "
+				     "comes from the events",
+				     r->label_names[i]);
+				ok = false;
+			}
+	return ok;
+}
+
+static bool
+annotations_parse(struct rule_parse *rp, yaml_node_t *n)
+{
+	struct rule *r = rp->rule;
+	char **names = NULL, **values = NULL;
+	int count = 0, k = 0;
+	bool ok = string_map(rp, n, "annotations", &names, &values, &count);
+
+	r->annotations = xcalloc((size_t)count + 1, sizeof(*r->annotations));
+	for (yaml_node_pair_t *q = n->data.mapping.pairs.start;
+	     n->type == YAML_MAPPING_NODE && q < n->data.mapping.pairs.top &&
+	     k < count;
+	     q++) {
+		yaml_node_t *kn = yaml_document_get_node(rp->f->doc, q->key);
+		yaml_node_t *vn = yaml_document_get_node(rp->f->doc, q->value);
+		struct rule_annotation *a;
+
+		/* string_map kept the good pairs, in order. */
+		if (scalar(kn) == NULL || strcmp(scalar(kn), names[k]) != 0 ||
+		    scalar(vn) == NULL)
+			continue;
+		a = &r->annotations[r->nannotations++];
+		a->name = names[k];
+		a->source = values[k];
+		names[k] = values[k] = NULL;
+		k++;
+		ok &= template_parse(rp, vn, a);
+	}
+	strv_free(names, count);
+	strv_free(values, count);
+	return ok;
+}
+
+static bool
+repeat_parse(struct rule_parse *rp, yaml_node_t *n)
+{
+	static const char *const fields[] = {"interval", "max_interval",
+					     "factor", NULL};
+	const char *const *lists[] = {fields};
+	struct rule *r = rp->rule;
+	yaml_node_t *iv = NULL, *mx = NULL, *fa = NULL;
+	const char *hint, *k;
+	bool ok = true;
+
+	r->repeat.factor = 1;
+	if (n->type == YAML_SCALAR_NODE)
+		return duration_node(rp, n, "repeat", 0,
+				     &r->repeat.interval_ms);
+	if (n->type != YAML_MAPPING_NODE) {
+		rerr_expect(rp, n, "repeat",
+			    "a duration such as 4h, or a mapping with "
+			    "interval, max_interval and factor");
+		return false;
+	}
+	for (yaml_node_pair_t *q = n->data.mapping.pairs.start;
+	     q < n->data.mapping.pairs.top; q++) {
+		yaml_node_t *kn = yaml_document_get_node(rp->f->doc, q->key);
+		yaml_node_t *vn = yaml_document_get_node(rp->f->doc, q->value);
+		yaml_node_t **slot = NULL;
+
+		if ((k = scalar(kn)) != NULL) {
+			if (strcmp(k, "interval") == 0)
+				slot = &iv;
+			else if (strcmp(k, "max_interval") == 0)
+				slot = &mx;
+			else if (strcmp(k, "factor") == 0)
+				slot = &fa;
+		}
+		if (slot == NULL) {
+			hint = k != NULL ? suggest(k, lists, 1) : NULL;
+			if (hint != NULL)
+				rerr(rp, kn, "repeat",
+				     "unknown field '%s' (did you mean "
+				     "'%s'?)",
+				     k, hint);
+			else
+				rerr(rp, kn, "repeat",
+				     "unknown field '%s' (expected interval, "
+				     "max_interval or factor)",
+				     k != NULL ? k : "?");
+			ok = false;
+		} else if (*slot != NULL) {
+			rerr(rp, kn, "repeat", "duplicate field '%s'", k);
+			ok = false;
+		} else {
+			*slot = vn;
+		}
+	}
+	if (iv == NULL) {
+		rerr(rp, n, "repeat.interval", "missing: expected %s",
+		     DURATION_EXPECT);
+		ok = false;
+	} else {
+		ok &= duration_node(rp, iv, "repeat.interval", 1,
+				    &r->repeat.interval_ms);
+	}
+	if (fa != NULL)
+		ok &= number_node(rp, fa, "repeat.factor", 1, false, 100,
+				  "a number from 1 to 100 such as 2 or 1.5",
+				  &r->repeat.factor);
+	if (mx != NULL && duration_node(rp, mx, "repeat.max_interval", 1,
+					&r->repeat.max_interval_ms)) {
+		if (ok && r->repeat.max_interval_ms < r->repeat.interval_ms) {
+			rerr(rp, mx, "repeat.max_interval",
+			     "expected a duration no shorter than interval");
+			ok = false;
+		} else if (ok && r->repeat.factor == 1) {
+			rerr(rp, mx, "repeat.max_interval",
+			     "only meaningful with a factor above 1");
+			ok = false;
+		}
+	} else if (mx != NULL) {
+		ok = false;
+	}
+	return ok;
+}
+
+static const char *const weekday_names[] = {"monday",	"tuesday", "wednesday",
+					    "thursday", "friday",  "saturday",
+					    "sunday",	NULL};
+
+static int
+weekday_index(const char *s, size_t len)
+{
+	for (int i = 0; weekday_names[i] != NULL; i++)
+		if (strlen(weekday_names[i]) == len &&
+		    strncasecmp(weekday_names[i], s, len) == 0)
+			return i;
+	return -1;
+}
+
+/* "monday" or "monday:friday"; a bit per day in *days. */
+static bool
+weekdays_item(const char *s, unsigned *days)
+{
+	const char *colon = strchr(s, ':');
+	int a, b;
+
+	if (colon == NULL) {
+		if ((a = weekday_index(s, strlen(s))) < 0)
+			return false;
+		*days |= 1u << a;
+		return true;
+	}
+	a = weekday_index(s, (size_t)(colon - s));
+	b = weekday_index(colon + 1, strlen(colon + 1));
+	if (a < 0 || b < 0 || b < a)
+		return false;
+	for (int i = a; i <= b; i++)
+		*days |= 1u << i;
+	return true;
+}
+
+/* "HH:MM" into minutes; 24:00 only when end. */
+static bool
+clock_parse(const char *s, size_t len, bool end, int *out)
+{
+	int h, m;
+
+	if (len != 5 || !isdigit((unsigned char)s[0]) ||
+	    !isdigit((unsigned char)s[1]) || s[2] != ':' ||
+	    !isdigit((unsigned char)s[3]) || !isdigit((unsigned char)s[4]))
+		return false;
+	h = (s[0] - '0') * 10 + (s[1] - '0');
+	m = (s[3] - '0') * 10 + (s[4] - '0');
+	if (m > 59 || h > 24 || (h == 24 && (m != 0 || !end)))
+		return false;
+	*out = h * 60 + m;
+	return true;
+}
+
+static bool
+times_item(const char *s, struct rule_time_range *t)
+{
+	const char *dash = strchr(s, '-');
+
+	if (dash == NULL ||
+	    !clock_parse(s, (size_t)(dash - s), false, &t->start_min) ||
+	    !clock_parse(dash + 1, strlen(dash + 1), true, &t->end_min))
+		return false;
+	return t->start_min < t->end_min;
+}
+
+/*
+ * An IANA name, as glibc and PostgreSQL read them: a file under TZDIR or
+ * /usr/share/zoneinfo.  Names that could leave that folder are refused.
+ */
+static bool
+timezone_ok(const char *tz)
+{
+	const char *dir = getenv("TZDIR");
+	struct stat st;
+	char *path;
+	bool ok;
+
+	if (*tz == '\0' || *tz == '/' || strstr(tz, "..") != NULL ||
+	    tz[strspn(tz, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			  "0123456789/_+-")] != '\0')
+		return false;
+	path = xprintf(
+	    "%s/%s", dir != NULL && *dir != '\0' ? dir : "/usr/share/zoneinfo",
+	    tz);
+	ok = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+	free(path);
+	return ok;
+}
+
+static bool
+interval_parse(struct rule_parse *rp, yaml_node_t *n, const char *path,
+	       struct rule_interval *iv)
+{
+	static const char *const fields[] = {"timezone", "weekdays", "times",
+					     NULL};
+	const char *const *lists[] = {fields};
+	yaml_node_t *tz = NULL, *wd = NULL, *tm = NULL;
+	const char *k, *s, *hint;
+	bool ok = true;
+	char *sub;
+
+	iv->weekdays = 0x7f;
+	if (n->type != YAML_MAPPING_NODE) {
+		rerr_expect(rp, n, path,
+			    "a mapping with timezone, weekdays and times");
+		return false;
+	}
+	for (yaml_node_pair_t *q = n->data.mapping.pairs.start;
+	     q < n->data.mapping.pairs.top; q++) {
+		yaml_node_t *kn = yaml_document_get_node(rp->f->doc, q->key);
+		yaml_node_t *vn = yaml_document_get_node(rp->f->doc, q->value);
+		yaml_node_t **slot = NULL;
+
+		if ((k = scalar(kn)) != NULL) {
+			if (strcmp(k, "timezone") == 0)
+				slot = &tz;
+			else if (strcmp(k, "weekdays") == 0)
+				slot = &wd;
+			else if (strcmp(k, "times") == 0)
+				slot = &tm;
+		}
+		if (slot == NULL) {
+			hint = k != NULL ? suggest(k, lists, 1) : NULL;
+			if (hint != NULL)
+				rerr(rp, kn, path,
+				     "unknown field '%s' (did you mean "
+				     "'%s'?)",
+				     k, hint);
+			else
+				rerr(rp, kn, path,
+				     "unknown field '%s' (expected timezone, "
+				     "weekdays or times)",
+				     k != NULL ? k : "?");
+			ok = false;
+		} else if (*slot != NULL) {
+			rerr(rp, kn, path, "duplicate field '%s'", k);
+			ok = false;
+		} else {
+			*slot = vn;
+		}
+	}
+	if (tz != NULL && !ynode_is_null(tz)) {
+		sub = xprintf("%s.timezone", path);
+		if ((s = scalar(tz)) == NULL || !timezone_ok(s)) {
+			rerr_expect(rp, tz, sub,
+				    "an IANA time zone such as Europe/Paris "
+				    "or UTC");
+			ok = false;
+		} else {
+			iv->timezone = xstrdup(s);
+		}
+		free(sub);
+	}
+	if (iv->timezone == NULL)
+		iv->timezone = xstrdup("UTC");
+	if (wd != NULL && !ynode_is_null(wd)) {
+		size_t cnt = wd->type == YAML_SEQUENCE_NODE ? seq_len(wd) : 1;
+
+		sub = xprintf("%s.weekdays", path);
+		iv->weekdays = 0;
+		if (wd->type == YAML_MAPPING_NODE || cnt == 0) {
+			rerr_expect(rp, wd, sub,
+				    "a list of days or ranges such as "
+				    "[monday:friday, sunday]");
+			ok = false;
+			cnt = 0;
+		}
+		for (size_t i = 0; i < cnt; i++) {
+			yaml_node_t *e = wd->type == YAML_SEQUENCE_NODE
+					     ? seq_item(rp->f->doc, wd, i)
+					     : wd;
+
+			if ((s = scalar(e)) == NULL ||
+			    !weekdays_item(s, &iv->weekdays)) {
+				rerr_expect(rp, e, sub,
+					    "a day (monday to sunday) or a "
+					    "range such as monday:friday");
+				ok = false;
+			}
+		}
+		free(sub);
+	}
+	if (tm != NULL && !ynode_is_null(tm)) {
+		size_t cnt = tm->type == YAML_SEQUENCE_NODE ? seq_len(tm) : 1;
+
+		sub = xprintf("%s.times", path);
+		if (tm->type == YAML_MAPPING_NODE) {
+			rerr_expect(rp, tm, sub,
+				    "a list of ranges such as "
+				    "[\"09:00-17:30\"]");
+			ok = false;
+			cnt = 0;
+		}
+		iv->times = xcalloc(cnt + 1, sizeof(*iv->times));
+		for (size_t i = 0; i < cnt; i++) {
+			yaml_node_t *e = tm->type == YAML_SEQUENCE_NODE
+					     ? seq_item(rp->f->doc, tm, i)
+					     : tm;
+
+			if ((s = scalar(e)) == NULL ||
+			    !times_item(s, &iv->times[iv->ntimes])) {
+				rerr_expect(rp, e, sub,
+					    "a range of the day such as "
+					    "09:00-17:30 (start before end, "
+					    "end at most 24:00)");
+				ok = false;
+				continue;
+			}
+			iv->ntimes++;
+		}
+		free(sub);
+	}
+	return ok;
+}
+
+static bool
+intervals_parse(struct rule_parse *rp, yaml_node_t *n, const char *field,
+		struct rule_interval **out, int *nout)
+{
+	bool ok = true;
+	char *path;
+
+	if (n->type != YAML_SEQUENCE_NODE) {
+		rerr_expect(rp, n, field,
+			    "a list of intervals, each a mapping with "
+			    "timezone, weekdays and times");
+		return false;
+	}
+	*out = xcalloc(seq_len(n) + 1, sizeof(**out));
+	for (size_t i = 0; i < seq_len(n); i++) {
+		path = xprintf("%s[%zu]", field, i);
+		ok &= interval_parse(rp, seq_item(rp->f->doc, n, i), path,
+				     &(*out)[(*nout)++]);
+		free(path);
+	}
+	return ok;
+}
+
+/*
+ * Whether a rule of the set or earlier in this file is named name; if so,
+ * where ("FILE:LINE", a new string in *where).
+ */
+static bool
+name_taken(const struct rules_file *f, const char *name, char **where)
+{
+	for (int i = 0; i < f->set->n; i++)
+		if (strcmp(f->set->v[i]->name, name) == 0) {
+			*where = xprintf("%s:%d", f->set->v[i]->file,
+					 f->set->v[i]->line);
+			return true;
+		}
+	for (int i = 0; i < f->nnames; i++)
+		if (strcmp(f->names[i], name) == 0) {
+			*where = xprintf("%s:%d", f->file, f->name_lines[i]);
+			return true;
+		}
+	return false;
+}
+
+static void
+name_remember(struct rules_file *f, const char *name, int line)
+{
+	f->names = xrealloc(f->names, sizeof(char *) * (size_t)(f->nnames + 1));
+	f->name_lines =
+	    xrealloc(f->name_lines, sizeof(int) * (size_t)(f->nnames + 1));
+	f->names[f->nnames] = xstrdup(name);
+	f->name_lines[f->nnames++] = line;
+}
+
+/* Unknown and repeated fields of the rule's mapping. */
+static bool
+rule_fields_check(struct rule_parse *rp)
+{
+	const char *const *lists[2] = {common_fields,
+				       rp->kind ? rp->kind->fields : NULL};
+	bool ok = true;
+
+	for (yaml_node_pair_t *q = rp->map->data.mapping.pairs.start;
+	     q < rp->map->data.mapping.pairs.top; q++) {
+		yaml_node_t *kn = yaml_document_get_node(rp->f->doc, q->key);
+		const char *k = scalar(kn), *hint, *owner = NULL;
+		char *got;
+
+		if (k == NULL) {
+			got = ynode_describe(kn);
+			rerr(rp, kn, NULL, "expected a field name, got %s",
+			     got);
+			free(got);
+			ok = false;
+			continue;
+		}
+		for (yaml_node_pair_t *p = rp->map->data.mapping.pairs.start;
+		     p < q; p++) {
+			yaml_node_t *pk =
+			    yaml_document_get_node(rp->f->doc, p->key);
+
+			if (scalar(pk) != NULL && strcmp(scalar(pk), k) == 0) {
+				rerr(rp, kn, NULL,
+				     "duplicate field '%s' (first at line "
+				     "%zu)",
+				     k, pk->start_mark.line + 1);
+				ok = false;
+				break;
+			}
+		}
+		if (in_list(common_fields, k) ||
+		    (rp->kind != NULL && in_list(rp->kind->fields, k)))
+			continue;
+		for (size_t i = 0; i < nitems(rule_kinds); i++)
+			if (in_list(rule_kinds[i].fields, k))
+				owner = rule_kinds[i].name;
+		/* Without a kind, its fields cannot be told from typos. */
+		if (rp->kind == NULL && owner != NULL)
+			continue;
+		if (owner != NULL) {
+			rerr(rp, kn, NULL,
+			     "unknown field '%s' for a %s rule (%s is a field "
+			     "of other kinds, such as %s)",
+			     k, rp->kind->name, k, owner);
+		} else if ((hint = suggest(k, lists, 2)) != NULL) {
+			rerr(rp, kn, NULL,
+			     "unknown field '%s' (did you mean '%s'?)", k,
+			     hint);
+		} else {
+			rerr(rp, kn, NULL, "unknown field '%s'", k);
+		}
+		ok = false;
+	}
+	return ok;
+}
+
+/* One rule: its mapping n, the index-th of the file's list. */
+static struct rule *
+rule_parse(struct rules_file *f, yaml_node_t *n, int index)
+{
+	struct rule *r = xcalloc(1, sizeof(*r));
+	struct rule_parse rp = {.f = f, .index = index, .map = n, .rule = r};
+	char *where;
+	yaml_node_t *v;
+	const char *s, *hint;
+	int sev = RULE_WARNING;
+	bool ok = true;
+	char *got;
+
+	r->file = xstrdup(f->file);
+	r->line = (int)n->start_mark.line + 1;
+	r->column = (int)n->start_mark.column + 1;
+	r->send_resolved = true;
+	r->severity = RULE_WARNING;
+	r->repeat.factor = 1;
+	if (n->type != YAML_MAPPING_NODE) {
+		got = ynode_describe(n);
+		ferr(f, &n->start_mark,
+		     "rules[%d]: expected a rule (a mapping with name, "
+		     "workspace, kind, ...), got %s",
+		     index, got);
+		free(got);
+		rule_free(r);
+		return NULL;
+	}
+
+	/* The kind first: it says which other fields there may be. */
+	if ((v = rp_need(&rp, "kind", true, rule_kind_list(), &ok)) != NULL) {
+		if ((s = scalar(v)) == NULL) {
+			rerr_expect(&rp, v, "kind", rule_kind_list());
+			ok = false;
+		} else if ((r->kind = rule_kind_find(s)) == NULL) {
+			if ((hint = kind_suggest(s)) != NULL)
+				rerr(&rp, v, "kind",
+				     "unknown kind '%s' (did you mean '%s'?)",
+				     s, hint);
+			else
+				rerr(&rp, v, "kind",
+				     "unknown kind '%s' (expected %s)", s,
+				     rule_kind_list());
+			ok = false;
+		}
+	}
+	rp.kind = r->kind;
+	ok &= rule_fields_check(&rp);
+
+	if ((v = rp_need(&rp, "name", true, "a name such as checkout-errors",
+			 &ok)) != NULL) {
+		if ((s = scalar(v)) == NULL || !rule_name_ok(s)) {
+			rerr_expect(&rp, v, "name",
+				    "a name of letters, digits and _ . : - "
+				    "(at most 128)");
+			ok = false;
+		} else if (name_taken(f, s, &where)) {
+			rerr(&rp, v, "name",
+			     "a second rule named '%s' (first at %s)", s,
+			     where);
+			free(where);
+			ok = false;
+		} else {
+			r->name = xstrdup(s);
+			name_remember(f, s, r->line);
+		}
+	}
+	if ((v = rp_need(&rp, "workspace", true,
+			 "a workspace slug, or \"*\" for every workspace",
+			 &ok)) != NULL) {
+		if ((s = scalar(v)) == NULL ||
+		    (strcmp(s, "*") != 0 && !slug_ok(s))) {
+			rerr_expect(&rp, v, "workspace",
+				    "a workspace slug (a-z, 0-9 and '-'), or "
+				    "\"*\" for every workspace");
+			ok = false;
+		} else {
+			r->workspace = xstrdup(s);
+		}
+	}
+	if ((v = rp_get(&rp, "match")) != NULL && !ynode_is_null(v))
+		ok &= filter_node(&rp, v, "match", &r->match);
+	if ((v = rp_get(&rp, "group_by")) != NULL && !ynode_is_null(v))
+		ok &= string_list(&rp, v, "group_by",
+				  "an event field or a list of them",
+				  group_by_item, &r->group_by, &r->ngroup_by);
+	ok &= rp_duration(&rp, "for", false, 0, &r->for_ms);
+	ok &= rp_duration(&rp, "keep_firing_for", false, 0,
+			  &r->keep_firing_for_ms);
+	ok &= rp_enum(&rp, "severity", false, severity_names, &sev);
+	r->severity = (enum rule_severity)sev;
+	if ((v = rp_get(&rp, "labels")) != NULL && !ynode_is_null(v))
+		ok &= labels_parse(&rp, v);
+	if ((v = rp_get(&rp, "notify")) != NULL && !ynode_is_null(v))
+		ok &= string_list(&rp, v, "notify",
+				  "an endpoint's name or id, or a list of them",
+				  notify_item, &r->notify, &r->nnotify);
+	if ((v = rp_get(&rp, "send_resolved")) != NULL && !ynode_is_null(v) &&
+	    ((s = scalar(v)) == NULL || !bool_parse(s, &r->send_resolved))) {
+		rerr_expect(&rp, v, "send_resolved", "true or false");
+		ok = false;
+	}
+	if ((v = rp_get(&rp, "repeat")) != NULL && !ynode_is_null(v))
+		ok &= repeat_parse(&rp, v);
+	if ((v = rp_get(&rp, "active_intervals")) != NULL && !ynode_is_null(v))
+		ok &= intervals_parse(&rp, v, "active_intervals", &r->active,
+				      &r->nactive);
+	if ((v = rp_get(&rp, "mute_intervals")) != NULL && !ynode_is_null(v))
+		ok &= intervals_parse(&rp, v, "mute_intervals", &r->mute,
+				      &r->nmute);
+	if (r->kind != NULL && (r->params = r->kind->parse(&rp)) == NULL)
+		ok = false;
+	/* Last: templates name the labels and group_by fields. */
+	if ((v = rp_get(&rp, "annotations")) != NULL && !ynode_is_null(v))
+		ok &= annotations_parse(&rp, v);
+
+	if (!ok) {
+		rule_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* ---- files ---- */
+
+/* libyaml's complaint, where it happened. */
+static void
+syntax_error(struct rules_file *f, const yaml_parser_t *parser,
+	     const char *text, size_t len)
+{
+	const char *problem = parser->problem ? parser->problem : "bad YAML";
+	yaml_mark_t m = parser->problem_mark;
+	size_t i, at;
+
+	if (parser->error == YAML_MEMORY_ERROR)
+		fatal("rules: out of memory");
+	if (parser->error == YAML_READER_ERROR) {
+		m.line = m.column = 0;
+		for (i = 0; i < parser->problem_offset && i < len; i++) {
+			if (text[i] == '\n') {
+				m.line++;
+				m.column = 0;
+			} else {
+				m.column++;
+			}
+		}
+		ferr(f, &m, "%s", problem);
+		return;
+	}
+	for (at = 0, i = 0; i < m.line && at < len; at++)
+		if (text[at] == '\n')
+			i++;
+	while (at < len && text[at] == ' ')
+		at++;
+	if (at < len && text[at] == '\t')
+		ferr(f, &m, "%s (indent with spaces, not tabs)", problem);
+	else if (parser->context != NULL)
+		ferr(f, &m, "%s (%s that starts at line %zu, column %zu)",
+		     problem, parser->context, parser->context_mark.line + 1,
+		     parser->context_mark.column + 1);
+	else
+		ferr(f, &m, "%s", problem);
+}
+
+static void
+file_walk(struct rules_file *f, yaml_node_t *root)
+{
+	static const char *const top[] = {"rules", NULL};
+	const char *const *lists[] = {top};
+	yaml_node_t *list = NULL;
+	const char *k, *hint;
+	struct rule *r;
+	char *got;
+
+	if (root->type != YAML_MAPPING_NODE) {
+		if (!ynode_is_null(root)) {
+			got = ynode_describe(root);
+			ferr(f, &root->start_mark,
+			     "expected a mapping with rules: (a list of "
+			     "rules) at the top level, got %s",
+			     got);
+			free(got);
+		}
+		return;
+	}
+	for (yaml_node_pair_t *q = root->data.mapping.pairs.start;
+	     q < root->data.mapping.pairs.top; q++) {
+		yaml_node_t *kn = yaml_document_get_node(f->doc, q->key);
+
+		k = scalar(kn);
+		if (k != NULL && strcmp(k, "rules") == 0 && list == NULL) {
+			list = yaml_document_get_node(f->doc, q->value);
+		} else if (k != NULL && strcmp(k, "rules") == 0) {
+			ferr(f, &kn->start_mark, "duplicate key 'rules'");
+		} else if (k != NULL && (hint = suggest(k, lists, 1)) != NULL) {
+			ferr(f, &kn->start_mark,
+			     "unknown key '%s' (did you mean '%s'?)", k, hint);
+		} else {
+			ferr(f, &kn->start_mark,
+			     "unknown key '%s' (a rule file holds rules: and "
+			     "nothing else)",
+			     k != NULL ? k : "?");
+		}
+	}
+	if (list == NULL || ynode_is_null(list))
+		return;
+	if (list->type != YAML_SEQUENCE_NODE) {
+		got = ynode_describe(list);
+		ferr(f, &list->start_mark,
+		     "rules: expected a list of rules, got %s", got);
+		free(got);
+		return;
+	}
+	f->v = xcalloc(seq_len(list) + 1, sizeof(*f->v));
+	for (size_t i = 0; i < seq_len(list); i++)
+		if ((r = rule_parse(f, seq_item(f->doc, list, i), (int)i)) !=
+		    NULL)
+			f->v[f->n++] = r;
+}
+
+/* "LINE:COL: ..." after a file name of len bytes: the position. */
+static void
+err_position(const char *e, size_t len, unsigned long *line, unsigned long *col)
+{
+	char *end;
+
+	*line = *col = 0;
+	if (strlen(e) <= len || e[len] != ':')
+		return;
+	*line = strtoul(e + len + 1, &end, 10);
+	if (*end == ':')
+		*col = strtoul(end + 1, NULL, 10);
+}
+
+/*
+ * A file's errors, from errs->v[from] on, in the order of the file
+ * (stable: errors at one place keep their order).
+ */
+static void
+errs_sort(struct strlist *errs, size_t from, size_t len)
+{
+	unsigned long li, ci, lj, cj;
+
+	for (size_t i = from + 1; i < errs->n; i++) {
+		char *e = errs->v[i];
+		size_t j = i;
+
+		err_position(e, len, &li, &ci);
+		while (j > from) {
+			err_position(errs->v[j - 1], len, &lj, &cj);
+			if (lj < li || (lj == li && cj <= ci))
+				break;
+			errs->v[j] = errs->v[j - 1];
+			j--;
+		}
+		errs->v[j] = e;
+	}
+}
+
+struct rule_set *
+rules_set_new(char *const *endpoints, int nendpoints)
+{
+	struct rule_set *set = xcalloc(1, sizeof(*set));
+
+	set->check_endpoints = endpoints != NULL;
+	if (nendpoints > 0) {
+		set->endpoints = xcalloc((size_t)nendpoints, sizeof(char *));
+		for (int i = 0; i < nendpoints; i++)
+			set->endpoints[i] = xstrdup(endpoints[i]);
+		set->nendpoints = nendpoints;
+	}
+	return set;
+}
+
+void
+rules_set_free(struct rule_set *set)
+{
+	if (set == NULL)
+		return;
+	for (int i = 0; i < set->n; i++)
+		rule_free(set->v[i]);
+	free(set->v);
+	strv_free(set->endpoints, set->nendpoints);
+	free(set);
+}
+
+bool
+rules_set_add(struct rule_set *set, const char *file, const char *text,
+	      size_t len, int *nadded, struct strlist *errs)
+{
+	struct rules_file f = {.set = set, .file = file, .errs = errs};
+	size_t before = errs->n;
+	yaml_parser_t parser;
+	yaml_document_t doc, extra;
+	yaml_node_t *root, *more;
+
+	if (nadded != NULL)
+		*nadded = 0;
+	if (!yaml_parser_initialize(&parser))
+		fatal("rules: out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		syntax_error(&f, &parser, text, len);
+		goto out;
+	}
+	f.doc = &doc;
+	if ((root = yaml_document_get_root_node(&doc)) != NULL) {
+		file_walk(&f, root);
+		if (!yaml_parser_load(&parser, &extra)) {
+			syntax_error(&f, &parser, text, len);
+		} else {
+			if ((more = yaml_document_get_root_node(&extra)) !=
+			    NULL)
+				ferr(&f, &more->start_mark,
+				     "a second YAML document: the file must "
+				     "hold one");
+			yaml_document_delete(&extra);
+		}
+	}
+	yaml_document_delete(&doc);
+out:
+	yaml_parser_delete(&parser);
+	strv_free(f.names, f.nnames);
+	free(f.name_lines);
+	errs_sort(errs, before, strlen(file));
+	set->nfiles++;
+	if (f.nerrs > 0) {
+		for (int i = 0; i < f.n; i++)
+			rule_free(f.v[i]);
+		free(f.v);
+		return false;
+	}
+	if (set->n + f.n > set->cap) {
+		set->cap = (set->n + f.n) * 2 + 8;
+		set->v = xrealloc(set->v, sizeof(*set->v) * (size_t)set->cap);
+	}
+	for (int i = 0; i < f.n; i++)
+		set->v[set->n++] = f.v[i];
+	free(f.v);
+	if (nadded != NULL)
+		*nadded = f.n;
+	return true;
+}
+
+bool
+rules_set_add_file(struct rule_set *set, const char *path, int *nadded,
+		   struct strlist *errs)
+{
+	char *text;
+	size_t len;
+	bool ok;
+
+	if (nadded != NULL)
+		*nadded = 0;
+	if (read_file_max(path, RULES_MAX_BYTES, &text, &len) != 0) {
+		strlist_addf(errs, "%s: cannot read: %s", path,
+			     strerror(errno));
+		return false;
+	}
+	ok = rules_set_add(set, path, text, len, nadded, errs);
+	free(text);
+	return ok;
+}
+
+struct rule_set *
+rules_parse(const char *file, const char *text, size_t len,
+	    char *const *endpoints, int nendpoints, struct strlist *errs)
+{
+	struct rule_set *set = rules_set_new(endpoints, nendpoints);
+
+	if (!rules_set_add(set, file, text, len, NULL, errs)) {
+		rules_set_free(set);
+		return NULL;
+	}
+	return set;
+}
+
+struct rule_set *
+rules_load(char *const *patterns, int npatterns, char *const *endpoints,
+	   int nendpoints, struct strlist *errs)
+{
+	struct rule_set *set = rules_set_new(endpoints, nendpoints);
+	struct strlist seen = {0};
+	bool ok = true;
+	glob_t g;
+	int rc;
+
+	for (int i = 0; i < npatterns; i++) {
+		const char *pat = patterns[i];
+
+		rc = glob(pat, 0, NULL, &g);
+		if (rc == GLOB_NOSPACE)
+			fatal("rules: out of memory");
+		if (rc == GLOB_ABORTED) {
+			strlist_addf(errs, "%s: cannot read: %s", pat,
+				     strerror(errno));
+			ok = false;
+		} else if (rc == GLOB_NOMATCH && strpbrk(pat, "*?[") == NULL) {
+			/* A plain name must exist: read it, to say why. */
+			ok &= rules_set_add_file(set, pat, NULL, errs);
+		}
+		for (size_t j = 0; rc == 0 && j < g.gl_pathc; j++) {
+			const char *path = g.gl_pathv[j];
+			bool dup = false;
+
+			for (size_t k = 0; k < seen.n && !dup; k++)
+				dup = strcmp(seen.v[k], path) == 0;
+			if (dup)
+				continue;
+			strlist_add(&seen, path);
+			ok &= rules_set_add_file(set, path, NULL, errs);
+		}
+		if (rc == 0 || rc == GLOB_NOMATCH)
+			globfree(&g);
+	}
+	strlist_free(&seen);
+	if (!ok) {
+		rules_set_free(set);
+		return NULL;
+	}
+	return set;
+}
+
+char *
+rules_path_resolve(const char *config_path, const char *pattern)
+{
+	const char *slash = strrchr(config_path, '/');
+
+	if (pattern[0] == '/' || slash == NULL)
+		return xstrdup(pattern);
+	return xprintf("%.*s/%s", (int)(slash - config_path), config_path,
+		       pattern);
+}
+
+struct rule_set *
+rules_load_config(const struct lp_config *cfg, struct strlist *errs)
+{
+	int n = cfg->rules.npaths;
+	char **pats = xcalloc((size_t)n + 1, sizeof(char *));
+	char **names = xcalloc((size_t)cfg->nwebhooks + 1, sizeof(char *));
+	struct rule_set *set;
+
+	for (int i = 0; i < n; i++)
+		pats[i] = rules_path_resolve(cfg->path, cfg->rules.paths[i]);
+	for (int i = 0; i < cfg->nwebhooks; i++)
+		names[i] = cfg->webhooks[i].name;
+	set = rules_load(pats, n, names, cfg->nwebhooks, errs);
+	strv_free(pats, n);
+	free(names);
+	return set;
+}
+
+int
+rules_count(const struct rule_set *set)
+{
+	return set->n;
+}
+
+int
+rules_nfiles(const struct rule_set *set)
+{
+	return set->nfiles;
+}
+
+const struct rule *
+rules_get(const struct rule_set *set, int i)
+{
+	return i >= 0 && i < set->n ? set->v[i] : NULL;
+}
+
+const struct rule *
+rules_find(const struct rule_set *set, const char *name)
+{
+	for (int i = 0; i < set->n; i++)
+		if (strcmp(set->v[i]->name, name) == 0)
+			return set->v[i];
+	return NULL;
+}

@@ -1,0 +1,160 @@
+/*
+ * ynode.c - YAML node helpers shared by the YAML readers (ynode.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "ynode.h"
+
+/* Values quoted in error messages are cut to this many bytes. */
+#define QUOTE_MAX 60
+
+bool
+ynode_is_null(const yaml_node_t *n)
+{
+	const char *s;
+
+	if (n->type != YAML_SCALAR_NODE ||
+	    n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	s = (const char *)n->data.scalar.value;
+	return s[0] == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
+	       strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
+}
+
+const char *
+ynode_text(const yaml_node_t *n)
+{
+	const char *s;
+
+	if (n == NULL || n->type != YAML_SCALAR_NODE)
+		return NULL;
+	s = (const char *)n->data.scalar.value;
+	return strlen(s) == n->data.scalar.length ? s : NULL;
+}
+
+char *
+ynode_describe(const yaml_node_t *n)
+{
+	const unsigned char *s;
+	size_t len, cut;
+	char *out, *o;
+
+	switch (n->type) {
+	case YAML_MAPPING_NODE:
+		return xstrdup("a mapping");
+	case YAML_SEQUENCE_NODE:
+		if (n->data.sequence.items.start == n->data.sequence.items.top)
+			return xstrdup("an empty list");
+		return xstrdup("a list");
+	case YAML_SCALAR_NODE:
+		break;
+	default:
+		return xstrdup("nothing");
+	}
+	if (ynode_is_null(n))
+		return xstrdup("an empty value");
+	s = n->data.scalar.value;
+	len = n->data.scalar.length;
+	cut = len > QUOTE_MAX ? QUOTE_MAX : len;
+	/* Do not split a UTF-8 sequence. */
+	while (cut < len && cut > 0 && (s[cut] & 0xc0) == 0x80)
+		cut--;
+	out = o = xmalloc(cut * 4 + sizeof("''..."));
+	*o++ = '\'';
+	for (size_t i = 0; i < cut; i++) {
+		if (s[i] == '\n')
+			o = stpcpy(o, "\\n");
+		else if (s[i] < 0x20 || s[i] == 0x7f)
+			o += sprintf(o, "\\x%02x", s[i]);
+		else
+			*o++ = (char)s[i];
+	}
+	*o++ = '\'';
+	if (cut < len)
+		o = stpcpy(o, "...");
+	*o = '\0';
+	return out;
+}
+
+int
+ynode_bool(const char *s)
+{
+	static const char *const yes[] = {"true", "yes", "on"};
+	static const char *const no[] = {"false", "no", "off"};
+
+	for (size_t i = 0; i < nitems(yes); i++) {
+		if (strcmp(s, yes[i]) == 0)
+			return 1;
+		if (strcmp(s, no[i]) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+bool
+ynode_int(const char *s, long long *out)
+{
+	char *end;
+
+	if (!((*s >= '0' && *s <= '9') ||
+	      (*s == '-' && s[1] >= '0' && s[1] <= '9')))
+		return false;
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	return errno == 0 && *end == '\0';
+}
+
+int
+read_file_max(const char *path, size_t max, char **out, size_t *outlen)
+{
+	size_t len = 0, cap = 4096;
+	struct stat st;
+	char *buf;
+	ssize_t n;
+	int fd, saved;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		close(fd);
+		errno = EISDIR;
+		return -1;
+	}
+	buf = xmalloc(cap);
+	for (;;) {
+		if (len + 1 >= cap) {
+			if (cap >= max) {
+				errno = EFBIG;
+				goto fail;
+			}
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto fail;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	*out = buf;
+	*outlen = len;
+	return 0;
+fail:
+	saved = errno;
+	close(fd);
+	free(buf);
+	errno = saved;
+	return -1;
+}

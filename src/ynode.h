@@ -1,0 +1,36 @@
+/*
+ * ynode.h - what every YAML reader here (config.c, filter.c, rules.c) asks
+ * of a libyaml document node: is it empty, its text, how an error message
+ * shows it, and the scalar spellings of booleans and integers.  Also the
+ * bounded whole-file read they share.
+ */
+#ifndef LP_YNODE_H
+#define LP_YNODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <yaml.h>
+
+/* YAML's spellings of "nothing here" (only plain scalars can be). */
+bool ynode_is_null(const yaml_node_t *);
+/* A scalar's text; NULL for another node or a NUL byte inside. */
+const char *ynode_text(const yaml_node_t *);
+/*
+ * How an error message shows what it got: a quoted value on one line, cut
+ * at 60 bytes, or the kind of node ("a mapping", "a list", "an empty
+ * value").  The caller frees it.
+ */
+char *ynode_describe(const yaml_node_t *);
+/* true, yes, on / false, no, off: 1 or 0; -1 for anything else. */
+int ynode_bool(const char *);
+/* A decimal integer, nothing after it. */
+bool ynode_int(const char *, long long *);
+
+/*
+ * The whole file in a new NUL-terminated buffer, refusing more than max
+ * bytes (EFBIG) and folders (EISDIR); -1 with errno set.
+ */
+int read_file_max(const char *path, size_t max, char **out, size_t *outlen);
+
+#endif

@@ -1,0 +1,591 @@
+/*
+ * test_filter.c - unit tests of filter.c: the SQL and parameters of each
+ * kind of condition, any/all/not and how negation reaches the conditions
+ * (the NULL semantics), the joins a filter needs, and every error message
+ * with its line:column.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include <yaml.h>
+
+#include "filter.h"
+#include "ut.h"
+
+/* The filter at the root of text, or NULL with errors in errs. */
+static struct filter *
+parse(const char *text, struct strlist *errs)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	struct filter *f = NULL;
+
+	yaml_parser_initialize(&parser);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text,
+				     strlen(text));
+	if (!yaml_parser_load(&parser, &doc)) {
+		strlist_addf(errs, "YAML: %s", parser.problem);
+		yaml_parser_delete(&parser);
+		return NULL;
+	}
+	f = filter_parse(&doc, yaml_document_get_root_node(&doc), "t.yaml",
+			 "match", errs);
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	return f;
+}
+
+/* A filter that must load; errors are printed to explain a failure. */
+static struct filter *
+parse_ok(const char *text)
+{
+	struct strlist errs = {0};
+	struct filter *f = parse(text, &errs);
+
+	for (size_t i = 0; i < errs.n; i++)
+		fprintf(stderr, "  unexpected error: %s\n", errs.v[i]);
+	CHECK(f != NULL);
+	CHECK(errs.n == 0);
+	strlist_free(&errs);
+	return f;
+}
+
+/*
+ * Compiles text from $first and checks its SQL and its parameters (the
+ * NULL-terminated arguments after want).
+ */
+static void
+check_sql_from(const char *text, int first, const char *want, ...)
+{
+	struct filter *f = parse_ok(text);
+	struct strlist params = {0};
+	const char *p;
+	size_t i = 0;
+	va_list ap;
+	char *sql;
+
+	if (f == NULL)
+		return;
+	sql = filter_sql(f, first, &params);
+	CHECK_STR(sql, want);
+	va_start(ap, want);
+	while ((p = va_arg(ap, const char *)) != NULL) {
+		CHECK(i < params.n);
+		if (i < params.n)
+			CHECK_STR(params.v[i], p);
+		i++;
+	}
+	va_end(ap);
+	CHECK(params.n == i);
+	free(sql);
+	strlist_free(&params);
+	filter_free(f);
+}
+
+#define check_sql(text, ...) check_sql_from(text, 1, __VA_ARGS__)
+
+static void
+check_errors(const char *text, size_t n, const char *const *want)
+{
+	struct strlist errs = {0};
+	struct filter *f = parse(text, &errs);
+
+	CHECK(f == NULL);
+	CHECK(errs.n == n);
+	for (size_t i = 0; i < errs.n; i++) {
+		if (i < n)
+			CHECK_STR(errs.v[i], want[i]);
+		else
+			fprintf(stderr, "  extra error: %s\n", errs.v[i]);
+	}
+	filter_free(f);
+	strlist_free(&errs);
+}
+
+static void
+check_error(const char *text, const char *want)
+{
+	check_errors(text, 1, &want);
+}
+
+static void
+test_equal(void)
+{
+	check_sql("country: FR\n", "(e.country = $1::text)", "FR", NULL);
+	check_sql_from("country: FR\n", 3, "(e.country = $3::text)", "FR",
+		       NULL);
+	check_sql("{country: FR, city: Paris}\n",
+		  "(e.country = $1::text AND e.city = $2::text)", "FR", "Paris",
+		  NULL);
+	check_sql("status: {'=': blocked}\n", "(e.status = $1::text)",
+		  "blocked", NULL);
+	check_sql("action: ACTION_FORM_SUBMISSION\n", "(e.action = $1::text)",
+		  "ACTION_FORM_SUBMISSION", NULL);
+}
+
+static void
+test_any_of(void)
+{
+	check_sql("device_type: [DEVICE_TYPE_MOBILE, DEVICE_TYPE_TABLET]\n",
+		  "(e.device_type = ANY($1::text[]))",
+		  "{\"DEVICE_TYPE_MOBILE\",\"DEVICE_TYPE_TABLET\"}", NULL);
+	check_sql("asn: [3215, '0042']\n", "(e.asn = ANY($1::bigint[]))",
+		  "{\"3215\",\"42\"}", NULL);
+	check_sql("city: {'=': [Lyon]}\n", "(e.city = ANY($1::text[]))",
+		  "{\"Lyon\"}", NULL);
+}
+
+/* Array literals quote every element: NULL, commas, braces stay text. */
+static void
+test_array_quoting(void)
+{
+	check_sql(
+	    "city: ['a\"b', 'c\\d', 'x,y', '{z}', 'NULL', '', ' s ']\n",
+	    "(e.city = ANY($1::text[]))",
+	    "{\"a\\\"b\",\"c\\\\d\",\"x,y\",\"{z}\",\"NULL\",\"\",\" s \"}",
+	    NULL);
+}
+
+static void
+test_not_equal(void)
+{
+	check_sql("status: {not: ok}\n", "(e.status IS DISTINCT FROM $1::text)",
+		  "ok", NULL);
+	check_sql("status: {'!=': ok}\n",
+		  "(e.status IS DISTINCT FROM $1::text)", "ok", NULL);
+	check_sql("status: {not: [ok, blocked]}\n",
+		  "((e.status = ANY($1::text[])) IS NOT TRUE)",
+		  "{\"ok\",\"blocked\"}", NULL);
+}
+
+static void
+test_integers(void)
+{
+	check_sql("visitor.lead_score: {'>=': 80}\n",
+		  "(v.lead_score >= $1::bigint)", "80", NULL);
+	check_sql("redirect_latency_ms: {'>': 100, '<=': 2000}\n",
+		  "(e.redirect_latency_ms > $1::bigint AND "
+		  "e.redirect_latency_ms <= $2::bigint)",
+		  "100", "2000", NULL);
+	check_sql("visitor.visit_count: {'<': -1}\n",
+		  "(v.visit_count < $1::bigint)", "-1", NULL);
+	check_sql("visitor.engagement_level: {'>': 50}\n",
+		  "((v.lead_score_components->>'engagementLevel')::int > "
+		  "$1::bigint)",
+		  "50", NULL);
+	check_sql("visitor.technological_aptitude: 30\n",
+		  "((v.lead_score_components->>'technologicalAptitude')::int = "
+		  "$1::bigint)",
+		  "30", NULL);
+}
+
+static void
+test_text_operators(void)
+{
+	check_sql("utm_campaign: {prefix: spring}\n",
+		  "(starts_with(e.utm_campaign, $1::text))", "spring", NULL);
+	check_sql("referrer: {contains: '%_'}\n",
+		  "(strpos(e.referrer, $1::text) > 0)", "%_", NULL);
+	check_sql("not: {referrer: {contains: x}}\n",
+		  "((strpos(e.referrer, $1::text) > 0) IS NOT TRUE)", "x",
+		  NULL);
+	check_sql("not: {utm_campaign: {prefix: x}}\n",
+		  "(starts_with(e.utm_campaign, $1::text) IS NOT TRUE)", "x",
+		  NULL);
+}
+
+static void
+test_exists(void)
+{
+	check_sql("error_code: {exists: true}\n", "(e.error_code IS NOT NULL)",
+		  NULL);
+	check_sql("visitor: {exists: no}\n", "(e.visitor_id IS NULL)", NULL);
+	check_sql("not: {visitor: {exists: off}}\n",
+		  "(e.visitor_id IS NOT NULL)", NULL);
+}
+
+static void
+test_bool_and_uuid(void)
+{
+	check_sql("is_bot: yes\n", "(e.is_bot = $1::boolean)", "true", NULL);
+	check_sql("is_bot: {not: off}\n",
+		  "(e.is_bot IS DISTINCT FROM $1::boolean)", "false", NULL);
+	check_sql("link: 0b6f0a4e-3b1c-4d7e-9a2b-1c2d3e4f5a6b\n",
+		  "(e.link_id = $1::uuid)",
+		  "0b6f0a4e-3b1c-4d7e-9a2b-1c2d3e4f5a6b", NULL);
+	check_sql("qr_code: [0b6f0a4e-3b1c-4d7e-9a2b-1c2d3e4f5a6b]\n",
+		  "(e.qr_code_id = ANY($1::uuid[]))",
+		  "{\"0b6f0a4e-3b1c-4d7e-9a2b-1c2d3e4f5a6b\"}", NULL);
+}
+
+#define TAG_EXISTS                                                             \
+	"EXISTS (SELECT 1 FROM link_tags flt JOIN tags ft ON "                 \
+	"ft.workspace_id = flt.workspace_id AND ft.id = flt.tag_id WHERE "     \
+	"flt.workspace_id = e.workspace_id AND flt.link_id = e.link_id"
+
+static void
+test_link_tag(void)
+{
+	check_sql("link.tag: pricing\n",
+		  "(" TAG_EXISTS " AND ft.name = $1::text))", "pricing", NULL);
+	check_sql("link.tag: [a, b]\n",
+		  "(" TAG_EXISTS " AND ft.name = ANY($1::text[])))",
+		  "{\"a\",\"b\"}", NULL);
+	check_sql("link.tag: {not: pricing}\n",
+		  "(NOT " TAG_EXISTS " AND ft.name = $1::text))", "pricing",
+		  NULL);
+	check_sql("not: {link.tag: [a, b]}\n",
+		  "(NOT " TAG_EXISTS " AND ft.name = ANY($1::text[])))",
+		  "{\"a\",\"b\"}", NULL);
+	check_sql("link.tag: {exists: false}\n", "(NOT " TAG_EXISTS "))", NULL);
+	check_sql("link.tag: {prefix: camp-}\n",
+		  "(" TAG_EXISTS " AND starts_with(ft.name, $1::text)))",
+		  "camp-", NULL);
+}
+
+static void
+test_properties(void)
+{
+	check_sql("properties.plan: pro\n",
+		  "((e.properties->>$1::text) = $2::text)", "plan", "pro",
+		  NULL);
+	check_sql_from("properties.a.b-c_9: {exists: true}\n", 7,
+		       "((e.properties->>$7::text) IS NOT NULL)", "a.b-c_9",
+		       NULL);
+}
+
+static void
+test_any_all_not(void)
+{
+	check_sql("any: [{country: FR}, {city: Berlin}]\n",
+		  "(e.country = $1::text OR e.city = $2::text)", "FR", "Berlin",
+		  NULL);
+	check_sql("all: [{country: FR}, {city: Paris}]\nis_bot: false\n",
+		  "((e.country = $1::text AND e.city = $2::text) AND "
+		  "e.is_bot = $3::boolean)",
+		  "FR", "Paris", "false", NULL);
+	/* De Morgan: negation reaches the conditions, with NULL-safe forms. */
+	check_sql("not: {country: FR, visitor.lead_score: {'>=': 80}}\n",
+		  "(e.country IS DISTINCT FROM $1::text OR "
+		  "(v.lead_score >= $2::bigint) IS NOT TRUE)",
+		  "FR", "80", NULL);
+	check_sql("not: {any: [{country: FR}, {status: {not: ok}}]}\n",
+		  "(e.country IS DISTINCT FROM $1::text AND e.status = "
+		  "$2::text)",
+		  "FR", "ok", NULL);
+	check_sql("not: {not: {country: FR}}\n", "(e.country = $1::text)", "FR",
+		  NULL);
+	check_sql("any:\n  - {country: FR, any: [{city: A}, {city: B}]}\n"
+		  "  - not: {is_bot: true}\n",
+		  "((e.country = $1::text AND (e.city = $2::text OR e.city = "
+		  "$3::text)) OR e.is_bot IS DISTINCT FROM $4::boolean)",
+		  "FR", "A", "B", "true", NULL);
+}
+
+static void
+test_empty(void)
+{
+	check_sql("{}\n", "true", NULL);
+	check_sql("not: {}\n", "false", NULL);
+	check_sql("any: [{}, {country: FR}]\n",
+		  "(true OR e.country = $1::text)", "FR", NULL);
+}
+
+/* A negative condition compiles to a form that is true on NULL. */
+static void
+test_null_semantics(void)
+{
+	/* Positive: plain comparisons, NULL (false) on a NULL column. */
+	check_sql("country: FR\n", "(e.country = $1::text)", "FR", NULL);
+	/* Negative: IS DISTINCT FROM, IS NOT TRUE, IS NULL, NOT EXISTS. */
+	check_sql("not: {country: FR}\n",
+		  "(e.country IS DISTINCT FROM $1::text)", "FR", NULL);
+	check_sql("not: {country: [FR, DE]}\n",
+		  "((e.country = ANY($1::text[])) IS NOT TRUE)",
+		  "{\"FR\",\"DE\"}", NULL);
+	check_sql("not: {asn: {'<': 10}}\n",
+		  "((e.asn < $1::bigint) IS NOT TRUE)", "10", NULL);
+	check_sql("not: {region: {exists: true}}\n", "(e.region IS NULL)",
+		  NULL);
+	/* != under not is equality again, NULL not matching. */
+	check_sql("not: {region: {'!=': X}}\n", "(e.region = $1::text)", "X",
+		  NULL);
+}
+
+/* No value of a filter reaches the SQL text. */
+static void
+test_values_are_parameters(void)
+{
+	struct filter *f =
+	    parse_ok("country: \"'; DROP TABLE events; --\"\n"
+		     "properties.plan: {contains: \"x') OR true --\"}\n"
+		     "link.tag: [\"$1\", \"a'b\"]\n"
+		     "utm_source: {prefix: \"%\"}\n");
+	struct strlist params = {0};
+	char *sql;
+
+	if (f == NULL)
+		return;
+	sql = filter_sql(f, 1, &params);
+	CHECK(strstr(sql, "DROP") == NULL);
+	CHECK(strstr(sql, "OR true") == NULL);
+	CHECK(strstr(sql, "a'b") == NULL);
+	CHECK(strstr(sql, "'") == NULL);
+	CHECK(strstr(sql, "%") == NULL);
+	CHECK(strstr(sql, "LIKE") == NULL);
+	CHECK(params.n == 5);
+	if (params.n == 5) {
+		CHECK_STR(params.v[0], "'; DROP TABLE events; --");
+		CHECK_STR(params.v[1], "plan");
+		CHECK_STR(params.v[3], "{\"$1\",\"a'b\"}");
+	}
+	free(sql);
+	strlist_free(&params);
+	filter_free(f);
+}
+
+static void
+test_joins(void)
+{
+	struct filter *f;
+
+	f = parse_ok("country: FR\nlink.tag: x\nlink: "
+		     "0b6f0a4e-3b1c-4d7e-9a2b-1c2d3e4f5a6b\nvisitor: "
+		     "0b6f0a4e-3b1c-4d7e-9a2b-1c2d3e4f5a6b\n");
+	CHECK(f != NULL && !filter_uses_link(f) && !filter_uses_visitor(f));
+	filter_free(f);
+	f = parse_ok("link.shortlink: abc\n");
+	CHECK(f != NULL && filter_uses_link(f) && !filter_uses_visitor(f));
+	filter_free(f);
+	f = parse_ok("not: {any: [{visitor.profile_fit: 25}]}\n");
+	CHECK(f != NULL && !filter_uses_link(f) && filter_uses_visitor(f));
+	filter_free(f);
+}
+
+static void
+test_field_table(void)
+{
+	const char *list = filter_field_list();
+
+	CHECK_STR(filter_field_sql("country"), "e.country");
+	CHECK_STR(filter_field_sql("link"), "e.link_id");
+	CHECK_STR(filter_field_sql("visitor.recurring_scans"),
+		  "(v.lead_score_components->>'recurringScans')::int");
+	CHECK(filter_field_sql("link.tag") == NULL);
+	CHECK(filter_field_sql("properties.plan") == NULL);
+	CHECK(filter_field_sql("contry") == NULL);
+	CHECK(strncmp(list, "action, status, ", 16) == 0);
+	CHECK(strstr(list, ", visitor.brand_supportiveness, ") != NULL);
+	CHECK(strstr(list, ", properties.<key>") != NULL);
+	CHECK(list == filter_field_list());
+}
+
+static void
+test_error_fields(void)
+{
+	check_error("country: FR\ncontry: FR\n",
+		    "t.yaml:2:1: match: unknown field 'contry' (did you mean "
+		    "'country'?)");
+	check_error("any:\n  - {city: A}\n  - {ctiy: B}\n",
+		    "t.yaml:3:6: match.any[1]: unknown field 'ctiy' (did you "
+		    "mean 'city'?)");
+	check_error(
+	    "visitor.engagementLevel: 3\n",
+	    "t.yaml:1:1: match: unknown field 'visitor.engagementLevel' "
+	    "(did you mean 'visitor.engagement_level'?)");
+	check_error("properties.x y: 1\n",
+		    "t.yaml:1:1: match: bad property key 'x y' (expected 1 to "
+		    "64 letters, digits, '_', '.' or '-')");
+	check_error("country: FR\ncountry: DE\n",
+		    "t.yaml:2:1: match: duplicate key 'country' (first at line "
+		    "1)");
+}
+
+static void
+test_error_unknown_field_lists_fields(void)
+{
+	struct strlist errs = {0};
+	struct filter *f = parse("zzzzzzzzzzzzzzzzz: 1\n", &errs);
+
+	CHECK(f == NULL);
+	CHECK(errs.n == 1);
+	if (errs.n == 1) {
+		CHECK(strncmp(errs.v[0],
+			      "t.yaml:1:1: match: unknown field "
+			      "'zzzzzzzzzzzzzzzzz' (expected one of action, ",
+			      76) == 0);
+	}
+	strlist_free(&errs);
+}
+
+static void
+test_error_values(void)
+{
+	check_error("visitor.lead_score: {'>=': high}\n",
+		    "t.yaml:1:28: match.visitor.lead_score: '>=' expects an "
+		    "integer, got 'high'");
+	check_error("status: failed\n",
+		    "t.yaml:1:9: match.status: expected one of ok, error, "
+		    "blocked, got 'failed'");
+	check_error(
+	    "device_type: [DEVICE_TYPE_MOBILE, mobile]\n",
+	    "t.yaml:1:35: match.device_type[1]: expected one of "
+	    "DEVICE_TYPE_UNSPECIFIED, DEVICE_TYPE_NATIVE, "
+	    "DEVICE_TYPE_MOBILE, DEVICE_TYPE_TABLET, DEVICE_TYPE_DESKTOP, "
+	    "DEVICE_TYPE_UNKNOWN, got 'mobile'");
+	check_error("is_bot: maybe\n",
+		    "t.yaml:1:9: match.is_bot: expected true or false, got "
+		    "'maybe'");
+	check_error(
+	    "link: not-a-uuid\n",
+	    "t.yaml:1:7: match.link: expected a UUID, got 'not-a-uuid'");
+	check_error("asn: 99999999999999999999\n",
+		    "t.yaml:1:6: match.asn: expected an integer, got "
+		    "'99999999999999999999'");
+	check_error(
+	    "country:\n",
+	    "t.yaml:1:9: match.country: expected a string, got an empty "
+	    "value (use exists: false for no value)");
+	check_error("country: []\n",
+		    "t.yaml:1:10: match.country: expected a list of 1 to "
+		    "1000 values, got 0 values");
+	check_error("status: {not: [ok, {a: b}]}\n",
+		    "t.yaml:1:20: match.status[1]: 'not' expects one of ok, "
+		    "error, blocked, got a mapping");
+	check_error("error_code: {exists: maybe}\n",
+		    "t.yaml:1:22: match.error_code: 'exists' expects true or "
+		    "false, got 'maybe'");
+	check_error("country: {'!=': [FR]}\n",
+		    "t.yaml:1:17: match.country: '!=' expects a single value, "
+		    "got a list");
+}
+
+static void
+test_error_operators(void)
+{
+	check_error("asn: {gt: 5}\n",
+		    "t.yaml:1:7: match.asn: unknown operator 'gt' (expected =, "
+		    "!=, >, >=, <, <=, not, prefix, contains, exists)");
+	check_error("country: {'>': FR}\n",
+		    "t.yaml:1:11: match.country: '>' does not apply to text "
+		    "fields (expected =, !=, not, prefix, contains, exists)");
+	check_error("asn: {prefix: '12'}\n",
+		    "t.yaml:1:7: match.asn: 'prefix' does not apply to integer "
+		    "fields (expected =, !=, >, >=, <, <=, not, exists)");
+	check_error("status: {contains: o}\n",
+		    "t.yaml:1:10: match.status: 'contains' does not apply to "
+		    "enumerated fields (expected =, !=, not, exists)");
+	check_error("country: {}\n",
+		    "t.yaml:1:10: match.country: expected a value, a list "
+		    "of values or a mapping of operators (=, !=, >, >=, <, <=, "
+		    "not, prefix, contains, exists), got an empty mapping");
+	check_error("asn: {'>': 1, '>': 2}\n",
+		    "t.yaml:1:15: match.asn: duplicate operator '>'");
+}
+
+static void
+test_error_structure(void)
+{
+	check_error("- country: FR\n",
+		    "t.yaml:1:1: match: expected a mapping of fields to "
+		    "conditions, got a list");
+	check_error("any: {country: FR}\n",
+		    "t.yaml:1:6: match.any: 'any' expects a non-empty list "
+		    "of filters, got a mapping");
+	check_error("all: []\n",
+		    "t.yaml:1:6: match.all: 'all' expects a non-empty list "
+		    "of filters, got an empty list");
+	check_error("not: [country: FR]\n",
+		    "t.yaml:1:6: match.not: expected a mapping of fields to "
+		    "conditions, got a list");
+	check_error(
+	    "any: [{country: FR}, FR]\n",
+	    "t.yaml:1:22: match.any[1]: expected a mapping of fields to "
+	    "conditions, got 'FR'");
+}
+
+/* Every error is reported, not only the first. */
+static void
+test_error_all_collected(void)
+{
+	static const char *const want[] = {
+	    "t.yaml:1:1: match: unknown field 'contry' (did you mean "
+	    "'country'?)",
+	    "t.yaml:2:9: match.status: expected one of ok, error, blocked, "
+	    "got 'failed'",
+	    "t.yaml:4:18: match.any[0].asn: '>=' expects an integer, got "
+	    "'x'",
+	    "t.yaml:5:16: match.not: unknown field 'citty' (did you mean "
+	    "'city'?)",
+	};
+
+	check_errors("contry: FR\nstatus: failed\nany:\n  - {asn: {'>=': x}}\n"
+		     "not: {city: A, citty: 1}\n",
+		     nitems(want), want);
+}
+
+/* Aliases cannot make a filter grow without bound. */
+static void
+test_limits(void)
+{
+	struct strlist errs = {0};
+	struct filter *f;
+	char *text, *list;
+	size_t n = 0;
+
+	/* 1001 values in one list. */
+	list = xmalloc(1001 * 3 + 16);
+	n = (size_t)sprintf(list, "asn: [");
+	for (int i = 0; i < 1001; i++)
+		n += (size_t)sprintf(list + n, "%s1", i > 0 ? "," : "");
+	strcpy(list + n, "]\n");
+	check_error(list, "t.yaml:1:6: match.asn: expected a list of 1 to "
+			  "1000 values, got 1001 values");
+	free(list);
+
+	/* 10^5 conditions by aliases. */
+	text = xstrdup("a: &a {any: [{country: FR}, {country: DE}, {city: X}, "
+		       "{city: Y}, {city: Z}, {city: W}, {city: V}, {city: U}, "
+		       "{city: T}, {city: S}]}\n"
+		       "b: &b {any: [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]}\n"
+		       "c: &c {any: [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]}\n"
+		       "d: &d {any: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]}\n"
+		       "f: {any: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]}\n");
+	{
+		yaml_parser_t parser;
+		yaml_document_t doc;
+		yaml_node_t *root, *fn = NULL;
+
+		yaml_parser_initialize(&parser);
+		yaml_parser_set_input_string(
+		    &parser, (const unsigned char *)text, strlen(text));
+		CHECK(yaml_parser_load(&parser, &doc));
+		root = yaml_document_get_root_node(&doc);
+		for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
+		     p < root->data.mapping.pairs.top; p++)
+			if (strcmp((char *)yaml_document_get_node(&doc, p->key)
+				       ->data.scalar.value,
+				   "f") == 0)
+				fn = yaml_document_get_node(&doc, p->value);
+		f = filter_parse(&doc, fn, "t.yaml", "match", &errs);
+		CHECK(f == NULL);
+		CHECK(errs.n == 1);
+		if (errs.n == 1)
+			CHECK(strstr(errs.v[0], "too many conditions (at most "
+						"10000)") != NULL);
+		yaml_document_delete(&doc);
+		yaml_parser_delete(&parser);
+	}
+	free(text);
+	strlist_free(&errs);
+}
+
+UT_MAIN("filter", UT(test_equal), UT(test_any_of), UT(test_array_quoting),
+	UT(test_not_equal), UT(test_integers), UT(test_text_operators),
+	UT(test_exists), UT(test_bool_and_uuid), UT(test_link_tag),
+	UT(test_properties), UT(test_any_all_not), UT(test_empty),
+	UT(test_null_semantics), UT(test_values_are_parameters), UT(test_joins),
+	UT(test_field_table), UT(test_error_fields),
+	UT(test_error_unknown_field_lists_fields), UT(test_error_values),
+	UT(test_error_operators), UT(test_error_structure),
+	UT(test_error_all_collected), UT(test_limits))
