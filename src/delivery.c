@@ -826,6 +826,52 @@ curl_header_cb(char *buf, size_t size, size_t nitems, void *arg)
 	return len;
 }
 
+/* Records why the guard refused addr (static reason) on the job. */
+static void
+job_refuse(struct job *j, const char *why, const struct sockaddr *sa)
+{
+	j->refused = why;
+	j->refused_addr[0] = '\0';
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+			  j->refused_addr, sizeof j->refused_addr);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6,
+			  &((const struct sockaddr_in6 *)sa)->sin6_addr,
+			  j->refused_addr, sizeof j->refused_addr);
+}
+
+#if LIBCURL_VERSION_NUM >= 0x075000
+/*
+ * Before every request, on a new or a reused connection: a keep-alive
+ * connection opened while a reloaded delivery.allow_networks still allowed
+ * its address must not carry requests once it no longer does.
+ */
+static int
+curl_prereq_cb(void *arg, char *peer_ip, char *local_ip, int peer_port,
+	       int local_port)
+{
+	struct job *j = arg;
+	struct sockaddr_storage ss = {0};
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+	const char *why;
+
+	(void)local_ip;
+	(void)peer_port;
+	(void)local_port;
+	if (inet_pton(AF_INET, peer_ip, &a4->sin_addr) == 1)
+		a4->sin_family = AF_INET;
+	else if (inet_pton(AF_INET6, peer_ip, &a6->sin6_addr) == 1)
+		a6->sin6_family = AF_INET6;
+	why = netguard_check(j->d->opts.guard, (struct sockaddr *)&ss);
+	if (why == NULL)
+		return CURL_PREREQFUNC_OK;
+	job_refuse(j, why, (struct sockaddr *)&ss);
+	return CURL_PREREQFUNC_ABORT;
+}
+#endif
+
 /* Every connect goes through the network guard first. */
 static curl_socket_t
 curl_open_cb(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
@@ -836,16 +882,7 @@ curl_open_cb(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
 
 	if (purpose == CURLSOCKTYPE_IPCXN &&
 	    (why = netguard_check(j->d->opts.guard, sa)) != NULL) {
-		j->refused = why;
-		j->refused_addr[0] = '\0';
-		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET,
-				  &((const struct sockaddr_in *)sa)->sin_addr,
-				  j->refused_addr, sizeof j->refused_addr);
-		else if (sa->sa_family == AF_INET6)
-			inet_ntop(AF_INET6,
-				  &((const struct sockaddr_in6 *)sa)->sin6_addr,
-				  j->refused_addr, sizeof j->refused_addr);
+		job_refuse(j, why, sa);
 		return CURL_SOCKET_BAD;
 	}
 	return socket(addr->family, addr->socktype | SOCK_CLOEXEC,
@@ -1028,6 +1065,10 @@ job_start(struct job *j)
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, curl_open_cb);
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, j);
+#if LIBCURL_VERSION_NUM >= 0x075000
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, curl_prereq_cb);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, j);
+#endif
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, curl_write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, curl_header_cb);

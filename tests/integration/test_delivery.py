@@ -190,6 +190,41 @@ def test_retries_on_timeout_and_reset_follow_the_schedule(db, daemon, receiver):
     assert all(errors[:2]) and errors[2] is None, errors
 
 
+def test_reload_applies_a_new_schedule_and_allow_list(db, daemon, receiver):
+    rx = receiver()
+    ws = Workspace(db)
+    ep = ws.endpoint(rx.url("/reload"))
+    rx.behave("/reload", {"status": 500}, {"status": 500}, {"status": 500})
+    d = daemon(db, settings=settings(delivery__schedule=["0s", "30s"]))
+    ep.enqueue(1)
+    rx.wait_for(1, "/reload")
+    # The first message's retry stays due in 30 s (its time was set when it
+    # failed); a failure after the reload is retried on the new schedule.
+    d.reload(settings(delivery__schedule=["0s", "200ms", "400ms"]))
+    second = ep.enqueue(1)[0]
+
+    def attempts_of(msg, n):
+        got = [r for r in rx.requests("/reload") if r.msg_id == msg]
+        return got if len(got) >= n else None
+    # The script's two remaining 500s fail its first two attempts.
+    g = gaps(wait_until(lambda: attempts_of(second, 3), 10, "three attempts"))
+    assert_gap(g[0], 0.2, "after reload: attempt 1 -> 2")
+    assert_gap(g[1], 0.4, "after reload: attempt 2 -> 3")
+    # A reloaded allow list closes loopback at once: the next attempt is
+    # refused at connect time and recorded as such.
+    d.reload(settings(delivery__schedule=["0s", "200ms", "400ms"],
+                      delivery__allow_networks=None))
+    third = ep.enqueue(1)[0]
+
+    def refused():
+        rows = db.sql("SELECT a.error FROM webhook_attempts a "
+                      "WHERE a.message_id = %s ORDER BY a.id", (third,))
+        return rows if rows and rows[0][0] else None
+    rows = wait_until(refused, 10, "an attempt refused by the network guard")
+    assert "refused by the network guard" in rows[0][0], rows
+    assert not [r for r in rx.requests("/reload") if r.msg_id == third]
+
+
 def test_exhausted_message_is_dead_and_reported(db, daemon, receiver):
     rx = receiver()
     ws = Workspace(db)
