@@ -312,10 +312,7 @@ section_known(const char *name)
 	return false;
 }
 
-/*
- * Errors: one line each.  Marks are 0-based in libyaml; people count from
- * one.
- */
+/* Errors: one line each, "FILE:LINE:COL: ..." (ynode_error). */
 static void
 perr(struct cfg_parse *p, const yaml_mark_t *mark, const char *fmt, ...)
 {
@@ -325,11 +322,7 @@ perr(struct cfg_parse *p, const yaml_mark_t *mark, const char *fmt, ...)
 	va_start(ap, fmt);
 	msg = xvprintf(fmt, ap);
 	va_end(ap);
-	if (mark != NULL)
-		strlist_addf(p->errs, "%s:%zu:%zu: %s", p->name, mark->line + 1,
-			     mark->column + 1, msg);
-	else
-		strlist_addf(p->errs, "%s: %s", p->name, msg);
+	ynode_error(p->errs, p->name, mark, msg);
 	free(msg);
 	p->nerrs++;
 }

@@ -194,20 +194,20 @@ struct fparse {
 static void perr(struct fparse *, const yaml_node_t *, const char *path,
 		 const char *, ...) __attribute__((format(printf, 4, 5)));
 
-/* Marks are 0-based in libyaml; people count from one. */
+/* One error at node n, under path ("match.any[1].asn"). */
 static void
 perr(struct fparse *p, const yaml_node_t *n, const char *path, const char *fmt,
      ...)
 {
 	va_list ap;
-	char *msg;
+	char *msg, *full;
 
 	va_start(ap, fmt);
 	msg = xvprintf(fmt, ap);
 	va_end(ap);
-	strlist_addf(p->errs, "%s:%zu:%zu: %s: %s", p->file,
-		     n->start_mark.line + 1, n->start_mark.column + 1, path,
-		     msg);
+	full = xprintf("%s: %s", path, msg);
+	ynode_error(p->errs, p->file, &n->start_mark, full);
+	free(full);
 	free(msg);
 	p->nerrs++;
 }

@@ -302,7 +302,7 @@ static void ferr(struct rules_file *, const yaml_mark_t *, const char *, ...)
 static void rerr(struct rule_parse *, const yaml_node_t *, const char *,
 		 const char *, ...) __attribute__((format(printf, 4, 5)));
 
-/* Marks are 0-based in libyaml; people count from one. */
+/* One error of the file, at m (NULL: the file as a whole). */
 static void
 ferr(struct rules_file *f, const yaml_mark_t *m, const char *fmt, ...)
 {
@@ -312,11 +312,7 @@ ferr(struct rules_file *f, const yaml_mark_t *m, const char *fmt, ...)
 	va_start(ap, fmt);
 	msg = xvprintf(fmt, ap);
 	va_end(ap);
-	if (m != NULL)
-		strlist_addf(f->errs, "%s:%zu:%zu: %s", f->file, m->line + 1,
-			     m->column + 1, msg);
-	else
-		strlist_addf(f->errs, "%s: %s", f->file, msg);
+	ynode_error(f->errs, f->file, m, msg);
 	free(msg);
 	f->nerrs++;
 }

@@ -111,6 +111,17 @@ ynode_int(const char *s, long long *out)
 	return errno == 0 && *end == '\0';
 }
 
+void
+ynode_error(struct strlist *errs, const char *file, const yaml_mark_t *m,
+	    const char *msg)
+{
+	if (m != NULL)
+		strlist_addf(errs, "%s:%zu:%zu: %s", file, m->line + 1,
+			     m->column + 1, msg);
+	else
+		strlist_addf(errs, "%s: %s", file, msg);
+}
+
 int
 read_file_max(const char *path, size_t max, char **out, size_t *outlen)
 {

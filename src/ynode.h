@@ -12,6 +12,8 @@
 
 #include <yaml.h>
 
+#include "util.h"
+
 /* YAML's spellings of "nothing here" (only plain scalars can be). */
 bool ynode_is_null(const yaml_node_t *);
 /* A scalar's text; NULL for another node or a NUL byte inside. */
@@ -26,6 +28,13 @@ char *ynode_describe(const yaml_node_t *);
 int ynode_bool(const char *);
 /* A decimal integer, nothing after it. */
 bool ynode_int(const char *, long long *);
+
+/*
+ * Appends "FILE:LINE:COL: msg" to errs (marks are 0-based in libyaml;
+ * people count from one), or "FILE: msg" when m is NULL.
+ */
+void ynode_error(struct strlist *errs, const char *file, const yaml_mark_t *m,
+		 const char *msg);
 
 /*
  * The whole file in a new NUL-terminated buffer, refusing more than max
