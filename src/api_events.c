@@ -360,19 +360,6 @@ count_events(const char *result, int n)
 
 /* ---- values ---- */
 
-/* Characters, not bytes: the input is valid UTF-8 (jansson checked). */
-static size_t
-utf8_length(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++) {
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	}
-	return n;
-}
-
 /* At most max bytes of s, cut on a character boundary, into buf. */
 static const char *
 clip(const char *s, char *buf, size_t max)

@@ -447,19 +447,6 @@ static const struct {
     {"operational", "false"},
 };
 
-/* Characters, not bytes: the input is valid UTF-8 (jansson checked). */
-static size_t
-utf8_length(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++) {
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	}
-	return n;
-}
-
 static int
 choice_index(const char *const *choices, const char *s)
 {

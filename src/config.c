@@ -1197,21 +1197,6 @@ webhook_field_set(struct cfg_parse *p, const struct webhook_field *f,
 	return false;
 }
 
-/* The same rule as the workspaces.slug check in 0001_init.sql. */
-static bool
-slug_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n < 2 || n > 63 || s[0] == '-')
-		return false;
-	for (; *s != '\0'; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-		      *s == '-'))
-			return false;
-	return true;
-}
-
 /* One endpoint's mapping; false (errors reported) if anything is wrong. */
 static bool
 webhook_parse(struct cfg_parse *p, const yaml_node_t *n,
@@ -1285,7 +1270,7 @@ webhook_parse(struct cfg_parse *p, const yaml_node_t *n,
 			w->url_line = vn->start_mark.line;
 			w->url_column = vn->start_mark.column;
 		} else if (strcmp(key, "workspace") == 0 &&
-			   !slug_ok(w->workspace)) {
+			   !slug_valid(w->workspace)) {
 			perr(p, &vn->start_mark,
 			     "webhooks: workspace: expected a workspace slug "
 			     "(a-z, 0-9 and '-'), got '%s'",

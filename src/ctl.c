@@ -625,19 +625,6 @@ struct col {
 	enum col_type type;
 };
 
-/* Width on a terminal: UTF-8 continuation bytes take no room. */
-static size_t
-text_width(const char *s)
-{
-	size_t w = 0;
-
-	for (; *s != '\0'; s++) {
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			w++;
-	}
-	return w;
-}
-
 /* Prints a value; control characters would break the table's lines. */
 static void
 put_cell(const char *s, size_t pad)
@@ -661,11 +648,11 @@ print_table(const PGresult *res, const struct col *cols, int ncols)
 		if (cols[c].head == NULL)
 			continue;
 		last = c;
-		width[c] = text_width(cols[c].head);
+		width[c] = utf8_length(cols[c].head);
 		for (int r = 0; r < nrows; r++) {
 			size_t w = PQgetisnull(res, r, c)
 				       ? 1
-				       : text_width(PQgetvalue(res, r, c));
+				       : utf8_length(PQgetvalue(res, r, c));
 
 			if (w > width[c])
 				width[c] = w;
@@ -684,7 +671,7 @@ print_table(const PGresult *res, const struct col *cols, int ncols)
 			else
 				v = PQgetvalue(res, r, c);
 			put_cell(v,
-				 c == last ? 0 : width[c] - text_width(v) + 2);
+				 c == last ? 0 : width[c] - utf8_length(v) + 2);
 		}
 		putchar('\n');
 	}
@@ -795,22 +782,6 @@ cmd_migrate(struct ctl *ctl, const struct ctl_cmd *cmd,
 }
 
 /* workspace */
-
-/* The same rule as the workspaces.slug check in 0001_init.sql. */
-bool
-slug_valid(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n < 2 || n > 63 || s[0] == '-')
-		return false;
-	for (; *s != '\0'; s++) {
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-		      *s == '-'))
-			return false;
-	}
-	return true;
-}
 
 /*
  * Resolves a time zone against the server's IANA database.  Returns its

@@ -86,8 +86,6 @@ PGresult *exec_params(struct ctl *, const char *sql, int n,
 		      const char *const *p);
 /* The id of the workspace with this slug in a new string; NULL, reported. */
 char *workspace_id(struct ctl *, const char *slug);
-/* The same rule as the workspaces.slug check in 0001_init.sql. */
-bool slug_valid(const char *);
 
 /* ctl_seed.c */
 int cmd_seed(struct ctl *, const struct ctl_cmd *, const struct ctl_args *);

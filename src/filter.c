@@ -432,15 +432,19 @@ property_key_valid(const char *k)
 			 "0123456789_.-") == len;
 }
 
-/* The closest known key, when close enough to be a typo. */
+/*
+ * The closest known field (and, inside a filter, any/all/not), when close
+ * enough to be a typo.
+ */
 static const char *
-field_suggest(const char *key)
+field_suggest(const char *key, bool words_too)
 {
 	static const char *const words[] = {"any", "all", "not"};
 	size_t klen = strlen(key), best = SIZE_MAX, d;
+	size_t n = nitems(fields) + (words_too ? nitems(words) : 0);
 	const char *found = NULL;
 
-	for (size_t i = 0; i < nitems(fields) + nitems(words); i++) {
+	for (size_t i = 0; i < n; i++) {
 		const char *name = i < nitems(fields)
 				       ? fields[i].name
 				       : words[i - nitems(fields)];
@@ -741,7 +745,7 @@ pair_parse(struct fparse *p, const yaml_node_t *map,
 			     "bad property key '%s' (expected 1 to 64 letters, "
 			     "digits, '_', '.' or '-')",
 			     key);
-	} else if ((hint = field_suggest(name)) != NULL) {
+	} else if ((hint = field_suggest(name, true)) != NULL) {
 		perr(p, kn, path, "unknown field '%s' (did you mean '%s'?)",
 		     name, hint);
 	} else {
@@ -836,6 +840,27 @@ filter_field_sql(const char *name)
 	const struct field *f = field_find(name);
 
 	return f != NULL ? f->sql : NULL;
+}
+
+enum filter_field_kind
+filter_field_kind(const char *name)
+{
+	const struct field *f = field_find(name);
+
+	if (f == NULL)
+		return strncmp(name, "properties.", 11) == 0 &&
+			       property_key_valid(name + 11)
+			   ? FILTER_FIELD_MANY
+			   : FILTER_FIELD_UNKNOWN;
+	if (f->type == FT_TAG)
+		return FILTER_FIELD_MANY;
+	return f->type == FT_INT ? FILTER_FIELD_NUMBER : FILTER_FIELD_VALUE;
+}
+
+const char *
+filter_field_suggest(const char *name)
+{
+	return field_suggest(name, false);
 }
 
 const char *

@@ -69,4 +69,15 @@ const char *filter_field_sql(const char *name);
 /* The known field names, comma-separated (static), for messages. */
 const char *filter_field_list(void);
 
+/* What a name is to the parts of a rule that name one event field. */
+enum filter_field_kind {
+	FILTER_FIELD_UNKNOWN,
+	FILTER_FIELD_VALUE,  /* one value per event */
+	FILTER_FIELD_NUMBER, /* one integer per event */
+	FILTER_FIELD_MANY,   /* link.tag, properties.KEY: no single value */
+};
+enum filter_field_kind filter_field_kind(const char *name);
+/* The known field nearest to name, when close enough to be a typo. */
+const char *filter_field_suggest(const char *name);
+
 #endif

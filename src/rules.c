@@ -257,21 +257,6 @@ number_parse(const char *s, double *out)
 	return end != s && *end == '\0' && errno == 0 && isfinite(*out);
 }
 
-/* The same rule as the workspaces.slug check in 0001_init.sql. */
-static bool
-slug_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n < 2 || n > 63 || s[0] == '-')
-		return false;
-	for (; *s != '\0'; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-		      *s == '-'))
-			return false;
-	return true;
-}
-
 /* Label and annotation names, as Prometheus has them. */
 static bool
 ident_ok(const char *s)
@@ -546,60 +531,6 @@ rp_enum(struct rule_parse *rp, const char *name, bool required,
 	return ok;
 }
 
-/* The names of filter_field_list(), NULL-terminated (static). */
-static const char *const *
-field_names(void)
-{
-	static char *copy;
-	static const char **names;
-	size_t n = 1;
-	char *save = NULL, *t;
-
-	if (names != NULL)
-		return names;
-	copy = xstrdup(filter_field_list());
-	for (const char *c = copy; *c != '\0'; c++)
-		n += *c == ',';
-	names = xcalloc(n + 1, sizeof(*names));
-	n = 0;
-	for (t = strtok_r(copy, ", ", &save); t != NULL;
-	     t = strtok_r(NULL, ", ", &save))
-		names[n++] = t;
-	return names;
-}
-
-/*
- * Whether filters compare field name with ">", which filter.c allows on
- * its integer fields only: a filter {NAME: {">": 0}} is built and parsed.
- */
-static bool
-field_numeric(const char *name)
-{
-	yaml_document_t doc;
-	struct strlist errs = {0};
-	struct filter *f;
-	int root, cond, k, v;
-
-	if (!yaml_document_initialize(&doc, NULL, NULL, NULL, 1, 1))
-		fatal("rules: out of memory");
-	root = yaml_document_add_mapping(&doc, NULL, YAML_BLOCK_MAPPING_STYLE);
-	cond = yaml_document_add_mapping(&doc, NULL, YAML_FLOW_MAPPING_STYLE);
-	k = yaml_document_add_scalar(&doc, NULL, (yaml_char_t *)name, -1,
-				     YAML_PLAIN_SCALAR_STYLE);
-	yaml_document_append_mapping_pair(&doc, root, k, cond);
-	k = yaml_document_add_scalar(&doc, NULL, (yaml_char_t *)">", -1,
-				     YAML_DOUBLE_QUOTED_SCALAR_STYLE);
-	v = yaml_document_add_scalar(&doc, NULL, (yaml_char_t *)"0", -1,
-				     YAML_PLAIN_SCALAR_STYLE);
-	yaml_document_append_mapping_pair(&doc, cond, k, v);
-	f = filter_parse(&doc, yaml_document_get_node(&doc, root), "-", "-",
-			 &errs);
-	filter_free(f);
-	strlist_free(&errs);
-	yaml_document_delete(&doc);
-	return f != NULL;
-}
-
 /*
  * n names a field of events that has one value per event (and a number,
  * when numeric): not link.tag (a link has several) nor properties.KEY.
@@ -608,8 +539,9 @@ static bool
 event_field_ok(struct rule_parse *rp, const yaml_node_t *n, const char *field,
 	       bool numeric)
 {
-	const char *const *lists[1] = {NULL};
 	const char *s = scalar(n), *hint;
+	enum filter_field_kind kind;
+	bool ok = false;
 	char *got;
 
 	if (s == NULL) {
@@ -617,33 +549,28 @@ event_field_ok(struct rule_parse *rp, const yaml_node_t *n, const char *field,
 		return false;
 	}
 	got = ynode_describe(n);
-	if (filter_field_sql(s) == NULL) {
-		lists[0] = field_names();
-		if (in_list(lists[0], s) || strncmp(s, "properties.", 11) == 0)
-			rerr(rp, n, field,
-			     "event field %s has no single value per event: "
-			     "it cannot be used here",
-			     got);
-		else if ((hint = suggest(s, lists, 1)) != NULL)
-			rerr(rp, n, field,
-			     "unknown event field %s (did you mean '%s'?)", got,
-			     hint);
-		else
-			rerr(rp, n, field, "unknown event field %s (known: %s)",
-			     got, filter_field_list());
-		free(got);
-		return false;
-	}
-	if (numeric && !field_numeric(s)) {
+	kind = filter_field_kind(s);
+	if (kind == FILTER_FIELD_MANY)
+		rerr(rp, n, field,
+		     "event field %s has no single value per event: it cannot "
+		     "be used here",
+		     got);
+	else if (kind == FILTER_FIELD_UNKNOWN &&
+		 (hint = filter_field_suggest(s)) != NULL)
+		rerr(rp, n, field,
+		     "unknown event field %s (did you mean '%s'?)", got, hint);
+	else if (kind == FILTER_FIELD_UNKNOWN)
+		rerr(rp, n, field, "unknown event field %s (known: %s)", got,
+		     filter_field_list());
+	else if (numeric && kind != FILTER_FIELD_NUMBER)
 		rerr(rp, n, field,
 		     "expected a numeric event field (such as "
 		     "redirect_latency_ms or visitor.lead_score), got %s",
 		     got);
-		free(got);
-		return false;
-	}
+	else
+		ok = true;
 	free(got);
-	return true;
+	return ok;
 }
 
 static bool
@@ -1936,7 +1863,7 @@ rule_parse(struct rules_file *f, yaml_node_t *n, int index)
 			 "a workspace slug, or \"*\" for every workspace",
 			 &ok)) != NULL) {
 		if ((s = scalar(v)) == NULL ||
-		    (strcmp(s, "*") != 0 && !slug_ok(s))) {
+		    (strcmp(s, "*") != 0 && !slug_valid(s))) {
 			rerr_expect(&rp, v, "workspace",
 				    "a workspace slug (a-z, 0-9 and '-'), or "
 				    "\"*\" for every workspace");

@@ -395,3 +395,28 @@ rfc3339_now(char *buf, size_t len)
 	strftime(tmp, sizeof tmp, "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(buf, len, "%s.%03ldZ", tmp, ts.tv_nsec / 1000000);
 }
+
+size_t
+utf8_length(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
+bool
+slug_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 2 || n > 63 || s[0] == '-')
+		return false;
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+		      *s == '-'))
+			return false;
+	return true;
+}

@@ -49,6 +49,11 @@ int parse_size(const char *, uint64_t *);
 void format_duration(int64_t ms, char *buf, size_t len);
 
 size_t levenshtein(const char *, const char *);
+/* Characters of a UTF-8 string (continuation bytes do not count). */
+size_t utf8_length(const char *);
+/* The workspaces.slug rule of 0001_init.sql: 2-63 of a-z 0-9 '-', not
+ * starting with '-'. */
+bool slug_valid(const char *);
 
 /* A UUID in its canonical 8-4-4-4-12 hexadecimal form. */
 bool uuid_valid(const char *);

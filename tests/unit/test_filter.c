@@ -580,6 +580,22 @@ test_limits(void)
 	strlist_free(&errs);
 }
 
+static void
+test_field_kinds(void)
+{
+	CHECK(filter_field_kind("country") == FILTER_FIELD_VALUE);
+	CHECK(filter_field_kind("visitor.lead_score") == FILTER_FIELD_NUMBER);
+	CHECK(filter_field_kind("asn") == FILTER_FIELD_NUMBER);
+	CHECK(filter_field_kind("link.tag") == FILTER_FIELD_MANY);
+	CHECK(filter_field_kind("properties.plan") == FILTER_FIELD_MANY);
+	CHECK(filter_field_kind("properties.") == FILTER_FIELD_UNKNOWN);
+	CHECK(filter_field_kind("contry") == FILTER_FIELD_UNKNOWN);
+	CHECK_STR(filter_field_suggest("contry"), "country");
+	/* any/all/not are a filter's words, not fields. */
+	CHECK(filter_field_suggest("anyy") == NULL ||
+	      strcmp(filter_field_suggest("anyy"), "any") != 0);
+}
+
 UT_MAIN("filter", UT(test_equal), UT(test_any_of), UT(test_array_quoting),
 	UT(test_not_equal), UT(test_integers), UT(test_text_operators),
 	UT(test_exists), UT(test_bool_and_uuid), UT(test_link_tag),
@@ -588,4 +604,4 @@ UT_MAIN("filter", UT(test_equal), UT(test_any_of), UT(test_array_quoting),
 	UT(test_field_table), UT(test_error_fields),
 	UT(test_error_unknown_field_lists_fields), UT(test_error_values),
 	UT(test_error_operators), UT(test_error_structure),
-	UT(test_error_all_collected), UT(test_limits))
+	UT(test_error_all_collected), UT(test_limits), UT(test_field_kinds))

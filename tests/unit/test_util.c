@@ -168,7 +168,23 @@ test_rfc3339(void)
 	CHECK(buf[4] == '-' && buf[10] == 'T' && buf[23] == 'Z');
 }
 
+static void
+test_utf8_length_and_slug(void)
+{
+	CHECK(utf8_length("") == 0);
+	CHECK(utf8_length("caf\xc3\xa9") == 4);
+	CHECK(utf8_length("\xe2\x82\xac"
+			  "1") == 2);
+	CHECK(slug_valid("demo"));
+	CHECK(slug_valid("a1-b2"));
+	CHECK(!slug_valid("a"));
+	CHECK(!slug_valid("-demo"));
+	CHECK(!slug_valid("Demo"));
+	CHECK(!slug_valid("de_mo"));
+}
+
 UT_MAIN("util", UT(test_durations), UT(test_bad_durations),
 	UT(test_format_duration), UT(test_sizes), UT(test_levenshtein),
 	UT(test_uuid_valid), UT(test_ct_memeq), UT(test_sha256),
-	UT(test_random_base62), UT(test_strlist), UT(test_rfc3339))
+	UT(test_random_base62), UT(test_strlist), UT(test_rfc3339),
+	UT(test_utf8_length_and_slug))
