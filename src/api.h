@@ -24,4 +24,10 @@ void api_webhooks_init(struct http_server *);
 void api_webhooks_configure(const struct netguard *, bool require_https,
 			    int64_t secret_overlap_ms);
 
+/*
+ * /v1/alerts: alerts, their history, the loaded rules, silences and
+ * POST /v1/alerts/reload (api_alerts.c).
+ */
+void api_alerts_register(struct http_server *);
+
 #endif

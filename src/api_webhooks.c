@@ -41,6 +41,7 @@
 #define MAX_LIST	  100 /* entries of triggers, eventTypes, tagIds */
 #define MAX_RATE	  1000000
 #define MAX_OVERLAP_MS	  (365LL * 86400000)
+#define MAX_GROUP_MS	  (7LL * 86400000) /* the columns are int ms */
 #define DEFAULT_PAGE_SIZE 50
 #define MAX_PAGE_SIZE	  500
 
@@ -93,7 +94,9 @@ current_guard(void)
 	" 'tagIds', e.tag_ids, 'headers', e.headers,"                                                  \
 	" 'rateLimitPerSecond', e.rate_limit_per_second,"                                              \
 	" 'maxInFlight', e.max_in_flight, 'payload', e.payload,"                                       \
-	" 'format', e.format, 'operational', e.operational,"                                           \
+	" 'format', e.format, 'groupWait', e.group_wait_ms,"                                           \
+	" 'groupInterval', e.group_interval_ms,"                                                       \
+	" 'operational', e.operational,"                                                               \
 	" 'managed', e.managed, 'createdBy', e.created_by,"                                            \
 	" 'successCount', e.success_count::text,"                                                      \
 	" 'failureCount', e.failure_count::text,"                                                      \
@@ -160,7 +163,7 @@ static const char sql_create[] =
     " INSERT INTO webhook_endpoints (workspace_id, name, description,"
     " endpoint_url, link_id, triggers, source, status, event_types, tag_ids,"
     " headers, rate_limit_per_second, max_in_flight, payload, format,"
-    " operational, created_by)"
+    " group_wait_ms, group_interval_ms, operational, created_by)"
     " SELECT $1, v.j->>'name', v.j->>'description', v.j->>'endpoint_url',"
     " (v.j->>'link_id')::uuid,"
     " array(SELECT jsonb_array_elements_text(v.j->'triggers')),"
@@ -169,6 +172,7 @@ static const char sql_create[] =
     " array(SELECT jsonb_array_elements_text(v.j->'tag_ids'))::uuid[],"
     " v.j->'headers', (v.j->>'rate_limit_per_second')::int,"
     " (v.j->>'max_in_flight')::int, v.j->>'payload', v.j->>'format',"
+    " (v.j->>'group_wait_ms')::int, (v.j->>'group_interval_ms')::int,"
     " (v.j->>'operational')::boolean,"
     " (SELECT t.created_by FROM api_tokens t WHERE t.workspace_id = $1"
     " AND t.id = $4::uuid)"
@@ -222,6 +226,10 @@ static const char sql_patch[] =
     " THEN v.j->>'payload' ELSE e.payload END,"
     " format = CASE WHEN v.j ? 'format'"
     " THEN v.j->>'format' ELSE e.format END,"
+    " group_wait_ms = CASE WHEN v.j ? 'group_wait_ms'"
+    " THEN (v.j->>'group_wait_ms')::int ELSE e.group_wait_ms END,"
+    " group_interval_ms = CASE WHEN v.j ? 'group_interval_ms'"
+    " THEN (v.j->>'group_interval_ms')::int ELSE e.group_interval_ms END,"
     " operational = CASE WHEN v.j ? 'operational'"
     " THEN (v.j->>'operational')::boolean ELSE e.operational END,"
     " disabled_reason = CASE"
@@ -343,21 +351,28 @@ path_id(struct http_ctx *ctx)
 	return id;
 }
 
-/* A JSON value PostgreSQL made; NULL (logged) if it does not parse. */
+/*
+ * An endpoint as SQL_WEBHOOK makes it, with the grouping durations shown
+ * the way they are written ("30s", "0s"): the columns hold milliseconds.
+ */
 static json_t *
-sql_json(PGresult *res, int row, int col)
+webhook_json(json_t *w)
 {
-	json_error_t err;
-	json_t *j;
+	static const char *const durations[] = {"groupWait", "groupInterval"};
+	char buf[64];
 
-	if (PQgetisnull(res, row, col))
-		return NULL;
-	j = json_loads(PQgetvalue(res, row, col), JSON_DECODE_ANY, &err);
-	if (j == NULL)
-		log_error("api_webhooks: the database sent JSON that does not "
-			  "parse: %s",
-			  err.text);
-	return j;
+	for (size_t i = 0; w != NULL && i < nitems(durations); i++) {
+		json_t *v = json_object_get(w, durations[i]);
+
+		if (!json_is_integer(v))
+			continue;
+		if (json_integer_value(v) == 0)
+			snprintf(buf, sizeof buf, "0s");
+		else
+			format_duration(json_integer_value(v), buf, sizeof buf);
+		json_object_set_new(w, durations[i], json_string(buf));
+	}
+	return w;
 }
 
 /* ---- validation ---- */
@@ -385,7 +400,8 @@ enum member_kind {
 	M_HEADERS,     /* an object of static request headers */
 	M_INT,	       /* an integer in min..max */
 	M_BOOL,
-	M_SECRET, /* a signing secret */
+	M_SECRET,   /* a signing secret */
+	M_DURATION, /* "30s", "5m": milliseconds from min to max */
 };
 
 #define ON_CREATE 0x1
@@ -423,6 +439,10 @@ static const struct member members[] = {
      NULL},
     {"payload", "payload", M_ENUM, ON_CREATE | ON_PATCH, 0, 0, payloads},
     {"format", "format", M_ENUM, ON_CREATE | ON_PATCH, 0, 0, formats},
+    {"groupWait", "group_wait_ms", M_DURATION, ON_CREATE | ON_PATCH, 0,
+     MAX_GROUP_MS, NULL},
+    {"groupInterval", "group_interval_ms", M_DURATION, ON_CREATE | ON_PATCH, 0,
+     MAX_GROUP_MS, NULL},
     {"operational", "operational", M_BOOL, ON_CREATE | ON_PATCH, 0, 0, NULL},
     {"secret", "secret", M_SECRET, ON_CREATE, 0, 0, NULL},
 };
@@ -444,6 +464,8 @@ static const struct {
     {"max_in_flight", "10"},
     {"payload", "\"full\""},
     {"format", "\"standard\""},
+    {"group_wait_ms", "0"},
+    {"group_interval_ms", "0"},
     {"operational", "false"},
 };
 
@@ -499,17 +521,6 @@ unknown_member(struct http_problems *errs, const char *name, int where)
 		http_problems_add(errs, field, "unknown member '%s'", field);
 }
 
-/* A string without NUL bytes (jansson lets "\u0000" through). */
-static const char *
-plain_string(json_t *v)
-{
-	const char *s = json_string_value(v);
-
-	if (s == NULL || strlen(s) != json_string_length(v))
-		return NULL;
-	return s;
-}
-
 static json_t *
 check_headers(struct http_problems *errs, json_t *v)
 {
@@ -533,7 +544,7 @@ check_headers(struct http_problems *errs, json_t *v)
 	json_object_foreach(v, name, value)
 	{
 		char field[160];
-		const char *s = plain_string(value);
+		const char *s = http_json_plain_string(value);
 		const char *other, *why;
 		json_t *o;
 
@@ -591,7 +602,7 @@ check_array(struct http_problems *errs, const struct member *m, json_t *v)
 	out = json_array();
 	json_array_foreach(v, i, item)
 	{
-		const char *s = plain_string(item);
+		const char *s = http_json_plain_string(item);
 		char field[48];
 
 		snprintf(field, sizeof field, "%s[%zu]", m->name, i);
@@ -632,9 +643,10 @@ check_array(struct http_problems *errs, const struct member *m, json_t *v)
 static json_t *
 check_member(struct http_problems *errs, const struct member *m, json_t *v)
 {
-	const char *s = plain_string(v);
+	const char *s = http_json_plain_string(v);
 	char buf[256];
 	const char *why;
+	int64_t ms;
 
 	if (json_is_null(v)) {
 		if (m->flags & NULLABLE)
@@ -717,6 +729,17 @@ check_member(struct http_problems *errs, const struct member *m, json_t *v)
 			return NULL;
 		}
 		return json_string(s);
+	case M_DURATION:
+		if (s == NULL || parse_duration_ms(s, &ms) != 0 ||
+		    ms < m->min || ms > m->max) {
+			format_duration(m->max, buf, sizeof buf);
+			http_problems_add(errs, m->name,
+					  "expected a duration from \"0s\" to "
+					  "\"%s\" such as \"30s\" or \"5m\"",
+					  buf);
+			return NULL;
+		}
+		return json_integer(ms);
 	}
 	return NULL;
 }
@@ -790,75 +813,6 @@ body_object(struct http_ctx *ctx)
 	return body;
 }
 
-static int
-digits(const char *s, int n)
-{
-	int v = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
-}
-
-/*
- * RFC 3339 date-time, checked field by field so that PostgreSQL accepts
- * whatever passes; written to out with "T" and "Z" upper-cased.
- */
-static bool
-rfc3339_valid(const char *s, char *out, size_t len)
-{
-	static const int mdays[] = {31, 29, 31, 30, 31, 30,
-				    31, 31, 30, 31, 30, 31};
-	int y, mo, d;
-	const char *p;
-
-	if (strlen(s) < 20 || strlen(s) >= len || s[4] != '-' || s[7] != '-' ||
-	    (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' ||
-	    s[16] != ':')
-		return false;
-	y = digits(s, 4);
-	mo = digits(s + 5, 2);
-	d = digits(s + 8, 2);
-	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
-	    (mo == 2 && d == 29 &&
-	     !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)))
-		return false;
-	if (digits(s + 11, 2) < 0 || digits(s + 11, 2) > 23 ||
-	    digits(s + 14, 2) < 0 || digits(s + 14, 2) > 59 ||
-	    digits(s + 17, 2) < 0 || digits(s + 17, 2) > 59)
-		return false;
-	p = s + 19;
-	if (*p == '.') {
-		int n = 0;
-
-		for (p++; *p >= '0' && *p <= '9'; p++)
-			n++;
-		if (n == 0 || n > 9)
-			return false;
-	}
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		if (digits(p + 1, 2) < 0 || digits(p + 1, 2) > 23 ||
-		    p[3] != ':' || digits(p + 4, 2) < 0 ||
-		    digits(p + 4, 2) > 59)
-			return false;
-		p += 6;
-	} else {
-		return false;
-	}
-	if (*p != '\0')
-		return false;
-	snprintf(out, len, "%s", s);
-	out[10] = 'T';
-	if (out[strlen(out) - 1] == 'z')
-		out[strlen(out) - 1] = 'Z';
-	return true;
-}
-
 /* ---- a request that needs more than one query ---- */
 
 struct wreq {
@@ -926,7 +880,7 @@ reply_bad_refs(struct http_ctx *ctx, PGresult *res, int col)
 {
 	struct http_problems errs = {NULL, 0};
 
-	errs.details = sql_json(res, 0, col);
+	errs.details = http_sql_json(res, 0, col);
 	if (errs.details == NULL || json_array_size(errs.details) == 0) {
 		json_decref(errs.details);
 		return false;
@@ -979,7 +933,7 @@ webhook_read(PGresult *res, const char *error, void *arg)
 		wreq_free(w);
 		return;
 	}
-	if ((w->webhook = sql_json(res, 0, 0)) == NULL) {
+	if ((w->webhook = webhook_json(http_sql_json(res, 0, 0))) == NULL) {
 		wreq_fail(w, res, "the endpoint's JSON does not parse");
 		return;
 	}
@@ -1008,15 +962,20 @@ static void
 list_done(PGresult *res, const char *error, void *arg)
 {
 	struct http_ctx *ctx = arg;
-	json_t *list;
+	json_t *list, *w;
+	size_t i;
 
 	if (error != NULL) {
 		http_problem_db(ctx, res, error);
 		return;
 	}
-	if ((list = sql_json(res, 0, 0)) == NULL) {
+	if ((list = http_sql_json(res, 0, 0)) == NULL) {
 		http_problem(ctx, 500, NULL, "internal error");
 		return;
+	}
+	json_array_foreach(list, i, w)
+	{
+		webhook_json(w);
 	}
 	http_reply_json(ctx, 200, json_pack("{s:o}", "webhooks", list));
 }
@@ -1058,7 +1017,7 @@ created(PGresult *res, const char *error, void *arg)
 		wreq_free(w);
 		return;
 	}
-	if ((webhook = sql_json(res, 0, 1)) == NULL) {
+	if ((webhook = webhook_json(http_sql_json(res, 0, 1))) == NULL) {
 		wreq_fail(w, res, "the new endpoint's JSON does not parse");
 		return;
 	}
@@ -1301,7 +1260,7 @@ webhook_rotate(struct http_ctx *ctx)
 					     name);
 				goto out;
 			}
-			if ((s = plain_string(v)) == NULL ||
+			if ((s = http_json_plain_string(v)) == NULL ||
 			    parse_duration_ms(s, &overlap) != 0) {
 				http_problem(ctx, 400, "overlap",
 					     "expected a duration such as "
@@ -1392,7 +1351,7 @@ attempts_done(PGresult *res, const char *error, void *arg)
 	list = json_array();
 	n = PQgetisnull(res, 0, 0) ? 0 : PQntuples(res);
 	for (int i = 0; i < n && i < size; i++) {
-		json_t *a = sql_json(res, i, 1);
+		json_t *a = http_sql_json(res, i, 1);
 
 		if (a == NULL) {
 			json_decref(list);
@@ -1505,7 +1464,7 @@ webhook_replay(struct http_ctx *ctx)
 	json_object_foreach(body, name, v)
 	{
 		if (strcmp(name, "since") == 0) {
-			if ((s = plain_string(v)) == NULL ||
+			if ((s = http_json_plain_string(v)) == NULL ||
 			    !rfc3339_valid(s, since, sizeof since))
 				http_problems_add(
 				    &errs, "since",

@@ -196,6 +196,9 @@ static const struct cfg_key cfg_keys[] = {
     {KEY("retention.deliveries", CFG_DURATION, retention.deliveries_ms, "30d",
 	 RELOADABLE),
      .min = 60000},
+    {KEY("retention.alerts", CFG_DURATION, retention.alerts_ms, "30d",
+	 RELOADABLE),
+     .min = 60000},
 
     {KEY("webhooks", CFG_WEBHOOKS, webhooks, NULL, RELOADABLE),
      .off_n = OFF(nwebhooks)},
@@ -1006,7 +1009,10 @@ list_set(struct cfg_parse *p, const struct cfg_key *k, const yaml_node_t *n)
 
 /* ---- webhooks: endpoints declared in the file, one mapping each */
 
-enum wf_type { WF_STRING, WF_INT, WF_BOOL, WF_TYPES, WF_HEADERS };
+enum wf_type { WF_STRING, WF_INT, WF_BOOL, WF_TYPES, WF_HEADERS, WF_DURATION };
+
+/* The most group_wait and group_interval may be (the columns are int ms). */
+#define WF_DURATION_MAX (7 * 86400 * 1000LL)
 
 static const struct webhook_field {
 	const char *name;
@@ -1030,6 +1036,8 @@ static const struct webhook_field {
      .min = 1, .max = 1000000},
     {WF("payload", WF_STRING, false, payload)},
     {WF("format", WF_STRING, false, format)},
+    {WF("group_wait", WF_DURATION, false, group_wait_ms)},
+    {WF("group_interval", WF_DURATION, false, group_interval_ms)},
     {WF("operational", WF_BOOL, false, operational)},
 #undef WF
 };
@@ -1087,6 +1095,7 @@ webhook_field_set(struct cfg_parse *p, const struct webhook_field *f,
 	void *dst = (char *)w + f->off;
 	const char *s, *why;
 	long long i;
+	int64_t ms;
 	char *got;
 	int b;
 
@@ -1108,6 +1117,18 @@ webhook_field_set(struct cfg_parse *p, const struct webhook_field *f,
 			return false;
 		}
 		*(int *)dst = (int)i;
+		return true;
+	case WF_DURATION:
+		if ((s = webhook_scalar(p, f->name, n)) == NULL)
+			return false;
+		if (parse_duration_ms(s, &ms) != 0 || ms > WF_DURATION_MAX) {
+			perr(p, &n->start_mark,
+			     "webhooks: %s: expected a duration from 0s to 7d "
+			     "such as 30s or 5m, got '%s'",
+			     f->name, s);
+			return false;
+		}
+		*(int64_t *)dst = ms;
 		return true;
 	case WF_BOOL:
 		if ((s = webhook_scalar(p, f->name, n)) == NULL)
@@ -1250,7 +1271,8 @@ webhook_parse(struct cfg_parse *p, const yaml_node_t *n,
 				     "workspace, name, url, secret, "
 				     "description, event_types, headers, "
 				     "max_in_flight, rate_limit_per_second, "
-				     "payload, format or operational)",
+				     "payload, format, group_wait, "
+				     "group_interval or operational)",
 				     key != NULL ? key : "?");
 			ok = false;
 			continue;

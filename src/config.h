@@ -34,6 +34,9 @@ struct lp_webhook_cfg {
 	int rate_limit_per_second; /* 0: unlimited */
 	char *payload;		   /* "full", "thin"; NULL: full */
 	char *format; /* "standard", "alertmanager"; NULL: standard */
+	/* Alert grouping (group_wait, group_interval); 0: none. */
+	int64_t group_wait_ms;
+	int64_t group_interval_ms;
 	bool operational;
 	int line, column;	  /* where it is written, 0-based */
 	int url_line, url_column; /* where its url is */
@@ -105,6 +108,7 @@ struct lp_config {
 
 	struct {
 		int64_t deliveries_ms;
+		int64_t alerts_ms; /* alert history and resolved alerts */
 	} retention;
 
 	struct lp_webhook_cfg *webhooks;

@@ -1,6 +1,7 @@
 /*
  * ctl.c - linkpulsectl, the administration command line: schema
- * migrations, workspaces, API tokens, and (in ctl_seed.c) demo data.
+ * migrations, workspaces, API tokens, (in ctl_seed.c) demo data and (in
+ * ctl_rules_test.c) rule unit tests.
  *
  * Commands are rows of ctl_cmds (name, usage, options, function), and each
  * row's option table drives both parsing and --help, so adding a command
@@ -176,6 +177,11 @@ static const struct ctl_opt no_opts[] = {
     {NULL, NULL, false, NULL},
 };
 
+static const struct ctl_opt rules_test_opts[] = {
+    {"junit", "FILE", false, "also write the results as JUnit XML to FILE"},
+    {NULL, NULL, false, NULL},
+};
+
 static const struct ctl_opt seed_opts[] = {
     {"workspace", "SLUG", true,
      "workspace to fill; created (plan pro, UTC) when missing;\n"
@@ -244,6 +250,10 @@ static const struct ctl_cmd ctl_cmds[] = {
      "Check alert rule files; notify names against the configuration's "
      "webhooks.",
      "FILE", 1, CTL_MAXPOS, no_opts, cmd_rules_check},
+    {"rules test", "[--junit FILE] FILE...",
+     "Run rule unit tests: events in, expected alerts and notifications "
+     "out.",
+     "FILE", 1, CTL_MAXPOS, rules_test_opts, cmd_rules_test},
     {"seed",
      "--workspace SLUG --events N [--days D] [--until TIME] [--links L] "
      "[--visitors V] [--seed S] [--jobs J]",

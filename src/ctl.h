@@ -3,8 +3,8 @@
  * types, argument accessors, messages and the database connection.
  *
  * Defined in ctl.c, which owns the command table and main(); ctl_seed.c
- * (seed, simulate) uses them.  Every function here uses blocking libpq on
- * ctl->conn.
+ * (seed, simulate) and ctl_rules_test.c (rules test) use them.  Every
+ * function here uses blocking libpq on ctl->conn.
  */
 #ifndef LP_CTL_H
 #define LP_CTL_H
@@ -90,5 +90,9 @@ char *workspace_id(struct ctl *, const char *slug);
 /* ctl_seed.c */
 int cmd_seed(struct ctl *, const struct ctl_cmd *, const struct ctl_args *);
 int cmd_simulate(struct ctl *, const struct ctl_cmd *, const struct ctl_args *);
+
+/* ctl_rules_test.c */
+int cmd_rules_test(struct ctl *, const struct ctl_cmd *,
+		   const struct ctl_args *);
 
 #endif

@@ -2,10 +2,10 @@
  * filter.c - the filter language (see filter.h).  Owns the table of fields
  * (name, SQL expression, type, join), the walk over a filter's YAML nodes
  * into a tree of conditions, and the compilation of that tree into a SQL
- * boolean expression whose values are all parameters.  Calls util
- * (allocation, string lists, levenshtein, uuid_valid) and libyaml's
- * document API; called by the rules (and later the API) and by the unit
- * tests.
+ * boolean expression whose values are all parameters, or its evaluation
+ * in C over one event's text (filter_match).  Calls util (allocation,
+ * string lists, levenshtein, uuid_valid) and libyaml's document API;
+ * called by the rules (and later the API) and by the unit tests.
  *
  * NULL semantics.  Every condition is two-valued: a NULL column (an event
  * without a country, without a visitor, a visitor without a score) never
@@ -20,11 +20,23 @@
  * under AND and OR alone), a negative one to a form that is true on NULL
  * ("IS DISTINCT FROM", "IS NOT TRUE", "IS NULL", "NOT EXISTS").  Text
  * comparisons are exact and case-sensitive (tags included).
+ *
+ * filter_match evaluates the tree itself, two-valued from the start: a
+ * condition is its positive form with NULL as false, negated when it is
+ * negative, and "not" negates.  That is what the SQL computes, because
+ * after the push-down only AND and OR sit above the conditions.  Each
+ * condition's values are parsed once, at load (integers and booleans as
+ * numbers, lists sorted for a binary search), so matching an event
+ * allocates nothing.  The event's integers are parsed per call; one that
+ * does not parse (the SQL would have failed on it) counts as NULL.
  */
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <yaml.h>
 
@@ -172,6 +184,13 @@ struct fnode {
 	enum fop op;
 	bool neg;    /* !=, not, exists: false */
 	char *value; /* parameter text: a value or an array literal */
+	/*
+	 * For filter_match (empty for exists): the values, one or a list's
+	 * sorted, and for integers and booleans the same as numbers, sorted.
+	 */
+	int index; /* in fields[]; -1 for properties.<key> */
+	struct strlist vals;
+	long long *nums;
 };
 
 struct filter {
@@ -241,6 +260,8 @@ fnode_free(struct fnode *n)
 	free(n->kids);
 	free(n->key);
 	free(n->value);
+	strlist_free(&n->vals);
+	free(n->nums);
 	free(n);
 }
 
@@ -315,8 +336,14 @@ value_parse(struct fparse *p, const struct field *f, const char *op,
 				return xstrdup(b ? "true" : "false");
 			break;
 		case FT_UUID:
-			if (uuid_valid(s))
-				return xstrdup(s);
+			/* Lower case, as PostgreSQL prints them. */
+			if (uuid_valid(s)) {
+				char *u = xstrdup(s);
+
+				for (char *c = u; *c != '\0'; c++)
+					*c = (char)tolower((unsigned char)*c);
+				return u;
+			}
 			break;
 		case FT_ENUM:
 			if (choice_valid(f->choices, s))
@@ -362,12 +389,13 @@ array_add(char **lit, size_t *len, const char *s)
 }
 
 /*
- * A sequence of values, as one array literal ("{\"a\",\"b\"}"), or NULL
- * after an error.
+ * A sequence of values, as one array literal ("{\"a\",\"b\"}") with the
+ * values themselves appended to vals, or NULL after an error (vals then
+ * empty).
  */
 static char *
 list_parse(struct fparse *p, const struct field *f, const char *op,
-	   const yaml_node_t *vn, const char *path)
+	   const yaml_node_t *vn, const char *path, struct strlist *vals)
 {
 	yaml_node_item_t *start = vn->data.sequence.items.start;
 	size_t n = (size_t)(vn->data.sequence.items.top - start), len = 1;
@@ -398,12 +426,15 @@ list_parse(struct fparse *p, const struct field *f, const char *op,
 			ok = false;
 			continue;
 		}
-		if (ok)
+		if (ok) {
 			array_add(&lit, &len, v);
+			strlist_add(vals, v);
+		}
 		free(v);
 	}
 	if (!ok) {
 		free(lit);
+		strlist_free(vals);
 		return NULL;
 	}
 	lit = xrealloc(lit, len + 2);
@@ -495,23 +526,70 @@ type_name(enum ftype t)
 	return "?";
 }
 
+static int
+vals_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+nums_cmp(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Adds a condition.  It takes over value (the parameter text) and the
+ * values in vals, leaving vals empty; both are NULL for exists.
+ */
 static void
 cond_add(struct fparse *p, struct fnode *parent, const struct field *f,
-	 const char *key, enum fop op, bool neg, char *value)
+	 const char *key, enum fop op, bool neg, char *value,
+	 struct strlist *vals)
 {
 	struct fnode *n = fnode_new(FN_COND);
 
 	n->field = f;
+	n->index = f == &property_field ? -1 : (int)(f - fields);
 	n->key = key != NULL ? xstrdup(key) : NULL;
 	n->op = op;
 	n->neg = neg;
 	n->value = value;
+	if (vals != NULL) {
+		n->vals = *vals;
+		*vals = (struct strlist){0};
+	}
+	if (n->vals.n > 1)
+		qsort(n->vals.v, n->vals.n, sizeof(*n->vals.v), vals_cmp);
+	if (n->vals.n > 0 && (f->type == FT_INT || f->type == FT_BOOL)) {
+		/* value_parse wrote them: "%lld", "true" or "false". */
+		n->nums = xcalloc(n->vals.n, sizeof(*n->nums));
+		for (size_t i = 0; i < n->vals.n; i++)
+			n->nums[i] = f->type == FT_INT
+					 ? strtoll(n->vals.v[i], NULL, 10)
+					 : strcmp(n->vals.v[i], "true") == 0;
+		if (n->vals.n > 1)
+			qsort(n->nums, n->vals.n, sizeof(*n->nums), nums_cmp);
+	}
 	fnode_add(parent, n);
 	p->nconds++;
 	if (f->join == FJ_LINK)
 		p->uses_link = true;
 	if (f->join == FJ_VISITOR)
 		p->uses_visitor = true;
+}
+
+/* A condition on one value, v, which it takes over. */
+static void
+cond_add_value(struct fparse *p, struct fnode *parent, const struct field *f,
+	       const char *key, enum fop op, bool neg, char *v)
+{
+	struct strlist vals = {0};
+
+	strlist_add(&vals, v);
+	cond_add(p, parent, f, key, op, neg, v, &vals);
 }
 
 /* One "operator: value" pair of a field's mapping of conditions. */
@@ -537,6 +615,7 @@ op_parse(struct fparse *p, const struct field *f, const char *key,
 	    {"exists", OP_EXISTS, false},
 	};
 	const char *name = ynode_text(kn);
+	struct strlist vals = {0};
 	size_t i;
 	bool ok;
 	char *v, *got;
@@ -584,13 +663,13 @@ op_parse(struct fparse *p, const struct field *f, const char *key,
 			free(got);
 			return;
 		}
-		cond_add(p, parent, f, key, OP_EXISTS, b == 0, NULL);
+		cond_add(p, parent, f, key, OP_EXISTS, b == 0, NULL, NULL);
 		return;
 	}
 	/* "not" alone takes a list: none of the values. */
 	if (strcmp(name, "not") == 0 && vn->type == YAML_SEQUENCE_NODE) {
-		if ((v = list_parse(p, f, name, vn, path)) != NULL)
-			cond_add(p, parent, f, key, OP_IN, true, v);
+		if ((v = list_parse(p, f, name, vn, path, &vals)) != NULL)
+			cond_add(p, parent, f, key, OP_IN, true, v, &vals);
 		return;
 	}
 	if (vn->type == YAML_SEQUENCE_NODE && strcmp(name, "=") != 0) {
@@ -601,12 +680,12 @@ op_parse(struct fparse *p, const struct field *f, const char *key,
 		return;
 	}
 	if (vn->type == YAML_SEQUENCE_NODE) {
-		if ((v = list_parse(p, f, name, vn, path)) != NULL)
-			cond_add(p, parent, f, key, OP_IN, false, v);
+		if ((v = list_parse(p, f, name, vn, path, &vals)) != NULL)
+			cond_add(p, parent, f, key, OP_IN, false, v, &vals);
 		return;
 	}
 	if ((v = value_parse(p, f, name, vn, path)) != NULL)
-		cond_add(p, parent, f, key, ops[i].op, ops[i].neg, v);
+		cond_add_value(p, parent, f, key, ops[i].op, ops[i].neg, v);
 }
 
 /* A field's condition: a value, a list of values, or operators. */
@@ -614,16 +693,17 @@ static void
 cond_parse(struct fparse *p, const struct field *f, const char *key,
 	   const yaml_node_t *vn, const char *path, struct fnode *parent)
 {
+	struct strlist vals = {0};
 	char *v;
 
 	if (vn->type == YAML_SEQUENCE_NODE) {
-		if ((v = list_parse(p, f, NULL, vn, path)) != NULL)
-			cond_add(p, parent, f, key, OP_IN, false, v);
+		if ((v = list_parse(p, f, NULL, vn, path, &vals)) != NULL)
+			cond_add(p, parent, f, key, OP_IN, false, v, &vals);
 		return;
 	}
 	if (vn->type != YAML_MAPPING_NODE) {
 		if ((v = value_parse(p, f, NULL, vn, path)) != NULL)
-			cond_add(p, parent, f, key, OP_EQ, false, v);
+			cond_add_value(p, parent, f, key, OP_EQ, false, v);
 		return;
 	}
 	if (vn->data.mapping.pairs.start == vn->data.mapping.pairs.top) {
@@ -889,6 +969,32 @@ filter_field_list(void)
 	return list;
 }
 
+int
+filter_nfields(void)
+{
+	return (int)nitems(fields);
+}
+
+const char *
+filter_field_name_at(int i)
+{
+	return i >= 0 && i < (int)nitems(fields) ? fields[i].name : NULL;
+}
+
+const char *
+filter_field_sql_at(int i)
+{
+	return i >= 0 && i < (int)nitems(fields) ? fields[i].sql : NULL;
+}
+
+int
+filter_field_index(const char *name)
+{
+	const struct field *f = field_find(name);
+
+	return f != NULL ? (int)(f - fields) : -1;
+}
+
 /* ---- compilation */
 
 struct emit {
@@ -1096,4 +1202,231 @@ filter_sql(const struct filter *f, int first_param, struct strlist *params)
 		return s;
 	}
 	return em.buf;
+}
+
+/* ---- evaluation */
+
+/* Lists this short are searched from the start, longer ones halved. */
+#define LIST_SHORT 8
+
+/* An integer as PostgreSQL prints one: an optional '-', then digits. */
+static bool
+int_parse(const char *s, long long *out)
+{
+	unsigned long long n = 0, max = LLONG_MAX;
+	bool minus = *s == '-';
+
+	if (minus) {
+		s++;
+		max++;
+	}
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++) {
+		unsigned int d = (unsigned int)(*s - '0');
+
+		if (d > 9 || n > (max - d) / 10)
+			return false;
+		n = n * 10 + d;
+	}
+	*out = minus && n > 0 ? -(long long)(n - 1) - 1 : (long long)n;
+	return true;
+}
+
+/* A boolean as PostgreSQL prints one ("t") or casts it to text ("true"). */
+static int
+bool_parse(const char *s)
+{
+	if (s[0] == 't' && (s[1] == '\0' || strcmp(s, "true") == 0))
+		return 1;
+	if (s[0] == 'f' && (s[1] == '\0' || strcmp(s, "false") == 0))
+		return 0;
+	return -1;
+}
+
+static bool
+starts_with(const char *s, const char *prefix)
+{
+	for (; *prefix != '\0'; s++, prefix++)
+		if (*s != *prefix)
+			return false;
+	return true;
+}
+
+/*
+ * A value compared to one of the rule's, as strcmp (UUIDs ignoring case);
+ * the first bytes, compared here, mostly decide.
+ */
+static int
+text_cmp(const struct fnode *n, const char *x, const char *v)
+{
+	if (n->field->type == FT_UUID)
+		return strcasecmp(x, v);
+	if (*x != *v)
+		return (unsigned char)*x - (unsigned char)*v;
+	return strcmp(x, v);
+}
+
+/* Whether x is one of the (sorted) values. */
+static bool
+vals_have(const struct fnode *n, const char *x)
+{
+	size_t lo = 0, hi = n->vals.n, mid;
+	int c;
+
+	if (hi <= LIST_SHORT) {
+		for (mid = 0; mid < hi; mid++)
+			if (text_cmp(n, x, n->vals.v[mid]) == 0)
+				return true;
+		return false;
+	}
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if ((c = text_cmp(n, x, n->vals.v[mid])) == 0)
+			return true;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return false;
+}
+
+static bool
+nums_have(const struct fnode *n, long long x)
+{
+	size_t lo = 0, hi = n->vals.n, mid;
+
+	if (hi <= LIST_SHORT) {
+		for (mid = 0; mid < hi; mid++)
+			if (x == n->nums[mid])
+				return true;
+		return false;
+	}
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (x == n->nums[mid])
+			return true;
+		if (x < n->nums[mid])
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return false;
+}
+
+/* The positive form of a condition on text (a tag's name included). */
+static bool
+text_match(const struct fnode *n, const char *x)
+{
+	switch (n->op) {
+	case OP_EQ:
+		return text_cmp(n, x, n->vals.v[0]) == 0;
+	case OP_IN:
+		return vals_have(n, x);
+	case OP_PREFIX:
+		return starts_with(x, n->vals.v[0]);
+	case OP_CONTAINS:
+		return strstr(x, n->vals.v[0]) != NULL;
+	default:
+		return false;
+	}
+}
+
+static bool
+num_match(const struct fnode *n, long long x)
+{
+	switch (n->op) {
+	case OP_EQ:
+		return x == n->nums[0];
+	case OP_IN:
+		return nums_have(n, x);
+	case OP_GT:
+		return x > n->nums[0];
+	case OP_GE:
+		return x >= n->nums[0];
+	case OP_LT:
+		return x < n->nums[0];
+	case OP_LE:
+		return x <= n->nums[0];
+	default:
+		return false;
+	}
+}
+
+/* The positive form of a condition: NULL matches nothing but "exists". */
+static bool
+cond_match(const struct fnode *n, const struct filter_row *row)
+{
+	const char *x;
+	long long i;
+	int b;
+
+	if (n->field->type == FT_TAG) {
+		/* EXISTS over the link's tags. */
+		if (n->op == OP_EXISTS)
+			return row->ntags > 0;
+		for (size_t t = 0; t < row->ntags; t++)
+			if (row->tags[t] != NULL && text_match(n, row->tags[t]))
+				return true;
+		return false;
+	}
+	if (n->key != NULL)
+		x = row->property != NULL ? row->property(row, n->key) : NULL;
+	else
+		x = row->values[n->index];
+	if (x == NULL || n->op == OP_EXISTS)
+		return x != NULL;
+	switch (n->field->type) {
+	case FT_INT:
+		return int_parse(x, &i) && num_match(n, i);
+	case FT_BOOL:
+		return (b = bool_parse(x)) >= 0 && num_match(n, b);
+	default:
+		return text_match(n, x);
+	}
+}
+
+static bool
+node_match(const struct fnode *n, const struct filter_row *row)
+{
+	switch (n->kind) {
+	case FN_COND:
+		return cond_match(n, row) != n->neg;
+	case FN_NOT:
+		return !node_match(n->kids[0], row);
+	case FN_AND:
+		for (size_t i = 0; i < n->nkids; i++)
+			if (!node_match(n->kids[i], row))
+				return false;
+		return true;
+	case FN_OR:
+		for (size_t i = 0; i < n->nkids; i++)
+			if (node_match(n->kids[i], row))
+				return true;
+		return false;
+	}
+	return false;
+}
+
+bool
+filter_match(const struct filter *f, const struct filter_row *row)
+{
+	return node_match(f->root, row);
+}
+
+const char *
+filter_row_value(const struct filter_row *row, const char *name)
+{
+	const struct field *f = field_find(name);
+	const char *key;
+
+	if (f != NULL)
+		return f->type == FT_TAG ? NULL : row->values[f - fields];
+	if (strncmp(name, PROPERTIES, strlen(PROPERTIES)) != 0)
+		return NULL;
+	key = name + strlen(PROPERTIES);
+	if (!property_key_valid(key) || row->property == NULL)
+		return NULL;
+	return row->property(row, key);
 }

@@ -80,4 +80,41 @@ enum filter_field_kind filter_field_kind(const char *name);
 /* The known field nearest to name, when close enough to be a typo. */
 const char *filter_field_suggest(const char *name);
 
+/*
+ * Evaluation in C, for the rules engine (eval.c) and `linkpulsectl rules
+ * test`, with exactly the semantics of filter_sql (NULL rules included).
+ *
+ * The table of fields, by position: filter_field_name_at(i) and, for the
+ * row query that feeds filter_match, filter_field_sql_at(i) (NULL for
+ * link.tag, whose values come in filter_row.tags).
+ */
+int filter_nfields(void);
+const char *filter_field_name_at(int i);
+const char *filter_field_sql_at(int i);
+/* The position of a field of the table, or -1 (properties.KEY, unknown). */
+int filter_field_index(const char *name);
+
+/*
+ * One event as filter_match reads it.  values has filter_nfields()
+ * entries, each the field's text as PostgreSQL prints it (booleans "t" or
+ * "f", integers in decimal, UUIDs in canonical lower case) or NULL for SQL
+ * NULL; the entry of link.tag is ignored.  tags are the names of the
+ * event's link's tags.  property returns the text of properties->>key
+ * (NULL when absent), called only by filters that read properties.KEY.
+ */
+struct filter_row {
+	const char *const *values;
+	const char *const *tags;
+	size_t ntags;
+	const char *(*property)(const struct filter_row *, const char *key);
+	void *arg; /* the property function's */
+};
+
+bool filter_match(const struct filter *, const struct filter_row *);
+/*
+ * The text of one named field of a row (properties.KEY through the
+ * property function), or NULL; NULL too for link.tag and unknown names.
+ */
+const char *filter_row_value(const struct filter_row *, const char *name);
+
 #endif

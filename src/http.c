@@ -457,6 +457,23 @@ http_query(struct http_ctx *ctx, const char *name)
 	return evhttp_find_header(&ctx->query, name);
 }
 
+int
+http_query_all(struct http_ctx *ctx, const char *name, const char **v, int max)
+{
+	struct evkeyval *kv;
+	int n = 0;
+
+	http_query(ctx, name); /* parses the query once */
+	for (kv = ctx->query.tqh_first; kv != NULL; kv = kv->next.tqe_next) {
+		if (strcmp(kv->key, name) != 0)
+			continue;
+		if (n < max)
+			v[n] = kv->value;
+		n++;
+	}
+	return n;
+}
+
 const char *
 http_header(struct http_ctx *ctx, const char *name)
 {
@@ -975,4 +992,30 @@ http_server_free(struct http_server *srv)
 		SSL_CTX_free(srv->ssl_ctx);
 	free(srv->routes);
 	free(srv);
+}
+
+const char *
+http_json_plain_string(json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	if (s == NULL || strlen(s) != json_string_length(v))
+		return NULL;
+	return s;
+}
+
+json_t *
+http_sql_json(PGresult *res, int row, int col)
+{
+	json_error_t err;
+	json_t *j;
+
+	if (PQgetisnull(res, row, col))
+		return NULL;
+	j = json_loads(PQgetvalue(res, row, col), JSON_DECODE_ANY, &err);
+	if (j == NULL)
+		log_error(
+		    "http: the database sent JSON that does not parse: %s",
+		    err.text);
+	return j;
 }

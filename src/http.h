@@ -67,6 +67,12 @@ const char *http_method(struct http_ctx *);
 const char *http_path(struct http_ctx *);
 const char *http_param(struct http_ctx *, const char *name);
 const char *http_query(struct http_ctx *, const char *name);
+/*
+ * Every value of a query parameter given several times (?state=a&state=b),
+ * in order: the first max into v.  Returns how many there are.
+ */
+int http_query_all(struct http_ctx *, const char *name, const char **v,
+		   int max);
 const char *http_header(struct http_ctx *, const char *name);
 struct evbuffer *http_body(struct http_ctx *);
 /* The body as JSON; on failure replies 400 itself and returns NULL. */
@@ -108,6 +114,12 @@ void http_problems_add(struct http_problems *, const char *field,
     __attribute__((format(printf, 3, 4)));
 /* The 400: its field and detail name the first problem. */
 void http_problems_reply(struct http_ctx *, struct http_problems *);
+
+/* A JSON string's text, or NULL if it is no string or holds a NUL byte
+ * (jansson lets "\u0000" through). */
+const char *http_json_plain_string(json_t *);
+/* A JSON value PostgreSQL made; NULL if NULL or (logged) unparsable. */
+json_t *http_sql_json(PGresult *, int row, int col);
 
 /* A JSON string of any text: bytes that are not UTF-8 become '?'. */
 json_t *http_json_text(char *s);

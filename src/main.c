@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "alerts.h"
 #include "api.h"
 #include "config.h"
 #include "db.h"
@@ -46,7 +47,7 @@ struct daemon {
 	struct pipeline *pipeline;
 	struct delivery *delivery;
 	struct netguard *guard; /* the delivery.allow_networks in force */
-	struct rule_set *rules; /* loaded and checked; evaluated later */
+	struct rule_set *rules; /* loaded and checked, until alerts.c has it */
 	char instance[128];	/* lease owner name for deliveries */
 	int draining;		/* subsystems still finishing their work */
 	struct event *sig_hup, *sig_term, *sig_int;
@@ -71,7 +72,7 @@ usage(FILE *f)
 
 /* Errors go to the log, or bare to stderr for -t, one per line. */
 static struct lp_config *
-load_config(const char *path, bool bare)
+load_config(const char *path, bool bare, struct strlist *out)
 {
 	struct strlist errs = {0};
 	struct lp_config *cfg = config_load(path, &errs);
@@ -81,6 +82,8 @@ load_config(const char *path, bool bare)
 			fprintf(stderr, "%s\n", errs.v[i]);
 		else
 			log_error("%s", errs.v[i]);
+		if (out != NULL)
+			strlist_add(out, errs.v[i]);
 	}
 	strlist_free(&errs);
 	return cfg;
@@ -91,7 +94,7 @@ load_config(const char *path, bool bare)
  * load_config's.  NULL if any file is wrong.
  */
 static struct rule_set *
-load_rules(const struct lp_config *cfg, bool bare)
+load_rules(const struct lp_config *cfg, bool bare, struct strlist *out)
 {
 	struct strlist errs = {0};
 	struct rule_set *set = rules_load_config(cfg, &errs);
@@ -101,6 +104,8 @@ load_rules(const struct lp_config *cfg, bool bare)
 			fprintf(stderr, "%s\n", errs.v[i]);
 		else
 			log_error("rules: %s", errs.v[i]);
+		if (out != NULL)
+			strlist_add(out, errs.v[i]);
 	}
 	strlist_free(&errs);
 	return set;
@@ -360,10 +365,12 @@ sync_webhooks(struct daemon *d, const struct lp_config *cfg)
 
 	for (int i = 0; i < cfg->nwebhooks; i++) {
 		const struct lp_webhook_cfg *w = &cfg->webhooks[i];
-		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b}", "workspace",
-				      w->workspace, "name", w->name, "url",
-				      w->url, "secret", w->secret,
-				      "operational", w->operational);
+		json_t *o = json_pack(
+		    "{s:s, s:s, s:s, s:s, s:b, s:I, s:I}", "workspace",
+		    w->workspace, "name", w->name, "url", w->url, "secret",
+		    w->secret, "operational", w->operational, "groupWaitMs",
+		    (json_int_t)w->group_wait_ms, "groupIntervalMs",
+		    (json_int_t)w->group_interval_ms);
 		json_t *types = json_array(), *headers = json_object();
 
 		for (int j = 0; j < w->nevent_types; j++)
@@ -472,19 +479,22 @@ apply_config(struct daemon *d, struct lp_config *cfg, struct strlist *errs)
 	return 0;
 }
 
-static void
-reload(struct daemon *d)
+/*
+ * Reloads the configuration and the rules, all or nothing; every error is
+ * logged and, when errs is not NULL, appended to it.
+ */
+static bool
+reload(struct daemon *d, struct strlist *errs)
 {
-	struct strlist notes = {0};
+	struct strlist notes = {0}, all = {0};
 	struct lp_config *cfg;
-
 	struct rule_set *rules = NULL;
 
 	sd_notify_reloading();
 	log_info("reload: reading %s", d->cfg->path);
-	cfg = load_config(d->cfg->path, false);
+	cfg = load_config(d->cfg->path, false, &all);
 	/* Rules and configuration change together or not at all. */
-	if (cfg != NULL && (rules = load_rules(cfg, false)) == NULL) {
+	if (cfg != NULL && (rules = load_rules(cfg, false, &all)) == NULL) {
 		log_error("reload: the alert rules are not valid");
 		config_free(cfg);
 		cfg = NULL;
@@ -496,8 +506,10 @@ reload(struct daemon *d)
 			log_warn("reload: %s", notes.v[i]);
 		strlist_free(&notes);
 		if (apply_config(d, cfg, &notes) != 0) {
-			for (size_t i = 0; i < notes.n; i++)
+			for (size_t i = 0; i < notes.n; i++) {
 				log_error("reload: %s", notes.v[i]);
+				strlist_add(&all, notes.v[i]);
+			}
 			strlist_free(&notes);
 			config_free(cfg);
 			cfg = NULL;
@@ -510,14 +522,26 @@ reload(struct daemon *d)
 	} else {
 		config_free(d->cfg);
 		d->cfg = cfg;
-		rules_set_free(d->rules);
-		d->rules = rules;
 		log_info("rules: %d rules loaded", rules_count(rules));
+		alerts_configure(cfg);
+		alerts_set_rules(rules);
 		sync_webhooks(d, cfg);
 		reload_metric(true);
 		log_info("reload: configuration applied");
 	}
+	alerts_note_reload(cfg != NULL, &all);
+	for (size_t i = 0; errs != NULL && i < all.n; i++)
+		strlist_add(errs, all.v[i]);
+	strlist_free(&all);
 	sd_notify_ready("running");
+	return cfg != NULL;
+}
+
+/* POST /v1/alerts/reload. */
+static bool
+reload_for_api(void *arg, struct strlist *errs)
+{
+	return reload(arg, errs);
 }
 
 /* HTTP and the pipeline each call this once they are done. */
@@ -551,7 +575,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 
 	if (sig == SIGHUP) {
 		if (!d->stopping)
-			reload(d);
+			reload(d, NULL);
 		return;
 	}
 	if (d->stopping) {
@@ -623,7 +647,13 @@ start(struct daemon *d)
 	db_listen_add(d->listen, EVENTS_CHANNEL);
 	db_listen_add(d->listen, DELIVERIES_CHANNEL);
 
-	/* 4. The event pipeline, woken by the listener from now on. */
+	/* 4. The event pipeline, woken by the listener from now on; the
+	 * alert rules are one of its consumers. */
+	alerts_configure(d->cfg);
+	alerts_note_reload(true, NULL);
+	alerts_set_rules(d->rules);
+	d->rules = NULL;
+	alerts_set_reloader(reload_for_api, d);
 	d->pipeline = pipeline_new(
 	    d->base, d->db,
 	    &(struct pipeline_options){
@@ -637,6 +667,7 @@ start(struct daemon *d)
 	api_system_init(d->http, d->listen);
 	api_events_init(d->http);
 	api_webhooks_init(d->http);
+	api_alerts_register(d->http);
 	metrics_add_collector(collect, d);
 	if (apply_config(d, d->cfg, &errs) != 0 ||
 	    http_listen(d->http, d->cfg->http.listen, d->cfg->http.nlisten,
@@ -690,6 +721,7 @@ stop(struct daemon *d)
 		db_pool_free(d->db);
 	/* After the pool: queries failing as it closed still reached it. */
 	pipeline_free(d->pipeline);
+	alerts_shutdown();
 	if (d->delivery != NULL)
 		delivery_free(d->delivery);
 	netguard_free(d->guard);
@@ -752,7 +784,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 
-	d.cfg = load_config(path, test_only);
+	d.cfg = load_config(path, test_only, NULL);
 	if (d.cfg == NULL) {
 		if (test_only)
 			fprintf(stderr,
@@ -763,7 +795,7 @@ main(int argc, char **argv)
 			log_error("configuration %s is not valid", path);
 		return 1;
 	}
-	d.rules = load_rules(d.cfg, test_only);
+	d.rules = load_rules(d.cfg, test_only, NULL);
 	if (d.rules == NULL) {
 		if (test_only)
 			fprintf(stderr,

@@ -30,6 +30,13 @@ outbox_set_wake(void (*wake)(void *), void *arg)
 	wake_arg = arg;
 }
 
+void
+outbox_wake(void)
+{
+	if (wake_fn != NULL)
+		wake_fn(wake_arg);
+}
+
 static void
 applied(struct pipeline_batch *batch, long n)
 {
@@ -63,8 +70,7 @@ outbox_committed(const struct pipeline_batch *batch)
 			    (double)queued);
 	log_debug("outbox: %ld deliveries queued", queued);
 	queued = 0;
-	if (wake_fn != NULL)
-		wake_fn(wake_arg);
+	outbox_wake();
 }
 
 const struct pipeline_consumer outbox_consumer = {

@@ -14,5 +14,7 @@
 extern const struct pipeline_consumer outbox_consumer;
 /* Called after a batch that queued messages committed. */
 void outbox_set_wake(void (*wake)(void *), void *arg);
+/* Wakes the delivery engine now (another consumer queued messages). */
+void outbox_wake(void);
 
 #endif

@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "pipeline.h"
 #include "outbox.h"
+#include "alerts.h"
 #include "rollup.h"
 #include "scoring.h"
 #include "util.h"
@@ -25,6 +26,7 @@
 static const struct pipeline_consumer *const consumers[] = {
     &rollup_consumer,
     &scoring_consumer,
+    &alerts_consumer,
     &outbox_consumer,
 };
 
@@ -66,6 +68,7 @@ struct pipeline {
 	bool need_rows;
 	double newest_received; /* Unix seconds, 0 if unknown */
 	size_t next_consumer;
+	bool ticking; /* an empty batch run for the consumers' timers */
 	int last_waiting_pid;
 };
 
@@ -182,6 +185,9 @@ batch_failed(struct pipeline *p, const char *what, const char *error)
 {
 	log_warn("pipeline: batch failed at %s: %s; retrying in %d ms", what,
 		 error, RETRY_MS);
+	for (size_t i = 0; i < nitems(consumers); i++)
+		if (consumers[i]->aborted != NULL)
+			consumers[i]->aborted();
 	metrics_counter_add("linkpulse_pipeline_batch_failures_total",
 			    "Batches rolled back after an error.", "", 1);
 	/* Releasing a connection inside a transaction rolls it back. */
@@ -227,12 +233,12 @@ committed(PGresult *res, const char *error, void *arg)
 			    "event.",
 			    labels, lag, lag_buckets, nitems(lag_buckets));
 		}
-		for (size_t i = 0; i < nitems(consumers); i++) {
-			if (consumers[i]->committed != NULL)
-				consumers[i]->committed(&p->batch);
-		}
 		log_debug("pipeline: batch of %d events committed%s", n,
 			  p->complete ? "" : " (more in this snapshot)");
+	}
+	for (size_t i = 0; i < nitems(consumers); i++) {
+		if (consumers[i]->committed != NULL && (n > 0 || p->ticking))
+			consumers[i]->committed(&p->batch);
 	}
 	/* A snapshot pair with events left is walked on at once. */
 	batch_over(p, !p->complete);
@@ -291,13 +297,19 @@ consumer_done(struct pipeline_batch *b, const char *error)
 static void
 run_next_consumer(struct pipeline *p)
 {
+	const struct pipeline_consumer *c;
+
+	/* An empty batch runs only the consumers that tick. */
+	while (p->next_consumer < nitems(consumers) && p->batch.nevents == 0 &&
+	       consumers[p->next_consumer]->wants_tick == NULL)
+		p->next_consumer++;
 	if (p->next_consumer == nitems(consumers)) {
 		advance(p);
 		return;
 	}
 	p->batch.consumer_state = NULL;
-	consumers[p->next_consumer++]->process(&p->batch, p->conn,
-					       consumer_done);
+	c = consumers[p->next_consumer++];
+	c->process(&p->batch, p->conn, consumer_done);
 }
 
 static void
@@ -317,6 +329,18 @@ rows_read(PGresult *res, const char *error, void *arg)
 }
 
 /* ---- the start of a batch ---- */
+
+static bool
+tick_wanted(void)
+{
+	bool want = false;
+
+	for (size_t i = 0; i < nitems(consumers); i++)
+		if (consumers[i]->wants_tick != NULL &&
+		    consumers[i]->wants_tick())
+			want = true;
+	return want;
+}
 
 static void
 batch_opened(PGresult *res, const char *error, void *arg)
@@ -346,15 +370,17 @@ batch_opened(PGresult *res, const char *error, void *arg)
 	p->newest_received =
 	    PQgetisnull(res, 0, 8) ? 0 : strtod(PQgetvalue(res, 0, 8), NULL);
 
-	if (p->batch.nevents == 0 && strcmp(p->bounds[0], p->bounds[1]) == 0) {
+	p->ticking = p->batch.nevents == 0 && tick_wanted();
+	if (p->batch.nevents == 0 && !p->ticking &&
+	    strcmp(p->bounds[0], p->bounds[1]) == 0) {
 		/* Nothing committed since the last look: no write needed. */
 		batch_over(p, false);
 		return;
 	}
 	p->next_consumer = 0;
 	if (p->batch.nevents == 0) {
-		/* Only the snapshot moves, so the next scan starts later. */
-		advance(p);
+		/* Only the snapshot moves (and the timers run, if asked). */
+		run_next_consumer(p);
 	} else if (p->need_rows) {
 		db_conn_query(p->conn, 0, sql_rows, 6,
 			      (const char *const *)p->bounds, rows_read, p);

@@ -48,8 +48,21 @@ struct pipeline_consumer {
 	 */
 	void (*process)(struct pipeline_batch *, struct db_conn *,
 			pipeline_done_fn done);
-	/* Optional: after the batch committed (wake-ups, fan-out). */
+	/*
+	 * Optional: after the batch committed (wake-ups, fan-out); also
+	 * after a tick's empty batch when the consumer has wants_tick.
+	 */
 	void (*committed)(const struct pipeline_batch *);
+	/*
+	 * Optional: whether the consumer wants to run although no event
+	 * came (timers: alert rules evaluate as time passes).  Asked at
+	 * every look at the stream (each wake-up and poll); when it says
+	 * yes, the consumers with wants_tick run on an empty batch, in a
+	 * transaction with the cursor like any batch.
+	 */
+	bool (*wants_tick)(void);
+	/* Optional: the batch it ran in rolled back (its effects are gone). */
+	void (*aborted)(void);
 };
 
 /*

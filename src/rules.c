@@ -27,6 +27,7 @@
 
 #include "config.h"
 #include "filter.h"
+#include "eval.h"
 #include "rules.h"
 #include "ynode.h"
 
@@ -50,6 +51,8 @@ struct rule_set {
 struct rules_file {
 	struct rule_set *set;
 	const char *file;
+	const char *text; /* all of it, for the rules' digests */
+	size_t len;
 	yaml_document_t *doc;
 	struct strlist *errs;
 	int nerrs;
@@ -117,13 +120,17 @@ static const char *const ratio_fields[] = {
 
 /* The kinds.  Adding a kind is adding a row. */
 static const struct rule_kind rule_kinds[] = {
-    {"threshold", threshold_parse, threshold_free, threshold_fields},
-    {"spike", spike_parse, free, spike_fields},
-    {"flatline", flatline_parse, flatline_free, flatline_fields},
-    {"trigger", trigger_parse, free, trigger_fields},
-    {"new_value", new_value_parse, new_value_free, new_value_fields},
-    {"cardinality", cardinality_parse, cardinality_free, cardinality_fields},
-    {"ratio", ratio_parse, ratio_free, ratio_fields},
+    {"threshold", threshold_parse, threshold_free, threshold_fields,
+     &eval_threshold},
+    {"spike", spike_parse, free, spike_fields, &eval_spike},
+    {"flatline", flatline_parse, flatline_free, flatline_fields,
+     &eval_flatline},
+    {"trigger", trigger_parse, free, trigger_fields, &eval_trigger},
+    {"new_value", new_value_parse, new_value_free, new_value_fields,
+     &eval_new_value},
+    {"cardinality", cardinality_parse, cardinality_free, cardinality_fields,
+     &eval_cardinality},
+    {"ratio", ratio_parse, ratio_free, ratio_fields, &eval_ratio},
 };
 
 const struct rule_kind *
@@ -1792,6 +1799,28 @@ rule_fields_check(struct rule_parse *rp)
 }
 
 /* One rule: its mapping n, the index-th of the file's list. */
+/*
+ * What a rule is, to tell a changed rule from an unchanged one across a
+ * reload: a hash of its text (of the whole file when it uses an alias,
+ * whose anchor may be anywhere).
+ */
+static void
+rule_digest(const struct rules_file *f, const yaml_node_t *n, char out[17])
+{
+	size_t b = n->start_mark.index, e = n->end_mark.index;
+	char hex[SHA256_HEX_LEN + 1];
+
+	if (e > f->len || b > e)
+		b = e = 0;
+	if (memchr(f->text + b, '*', e - b) != NULL) {
+		b = 0;
+		e = f->len;
+	}
+	sha256_hex(f->text + b, e - b, hex);
+	memcpy(out, hex, 16);
+	out[16] = '\0';
+}
+
 static struct rule *
 rule_parse(struct rules_file *f, yaml_node_t *n, int index)
 {
@@ -1805,6 +1834,7 @@ rule_parse(struct rules_file *f, yaml_node_t *n, int index)
 	char *got;
 
 	r->file = xstrdup(f->file);
+	rule_digest(f, n, r->digest);
 	r->line = (int)n->start_mark.line + 1;
 	r->column = (int)n->start_mark.column + 1;
 	r->send_resolved = true;
@@ -2082,7 +2112,8 @@ bool
 rules_set_add(struct rule_set *set, const char *file, const char *text,
 	      size_t len, int *nadded, struct strlist *errs)
 {
-	struct rules_file f = {.set = set, .file = file, .errs = errs};
+	struct rules_file f = {
+	    .set = set, .file = file, .errs = errs, .text = text, .len = len};
 	size_t before = errs->n;
 	yaml_parser_t parser;
 	yaml_document_t doc, extra;

@@ -86,6 +86,7 @@
 
 #include "util.h"
 
+struct eval_kind;
 struct filter;
 struct lp_config;
 struct rule_parse;
@@ -160,7 +161,8 @@ struct rule_kind {
 	 */
 	void *(*parse)(struct rule_parse *);
 	void (*free)(void *);
-	const char *const *fields; /* NULL-terminated */
+	const char *const *fields;    /* NULL-terminated */
+	const struct eval_kind *eval; /* how eval.c evaluates it */
 };
 
 const struct rule_kind *rule_kind_find(const char *name);
@@ -229,7 +231,8 @@ struct rule {
 	} repeat;
 	struct rule_interval *active, *mute;
 	int nactive, nmute;
-	char *file; /* where it is written; line and column from 1 */
+	char digest[17]; /* of its text: equal digests, same rule */
+	char *file;	 /* where it is written; line and column from 1 */
 	int line, column;
 };
 

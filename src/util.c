@@ -384,16 +384,22 @@ wall_ms(void)
 }
 
 void
-rfc3339_now(char *buf, size_t len)
+rfc3339_ms(int64_t ms, char *buf, size_t len)
 {
-	struct timespec ts;
+	time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+	long frac = (long)(ms - (int64_t)t * 1000);
 	struct tm tm;
 	char tmp[32];
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
+	gmtime_r(&t, &tm);
 	strftime(tmp, sizeof tmp, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%s.%03ldZ", tmp, ts.tv_nsec / 1000000);
+	snprintf(buf, len, "%s.%03ldZ", tmp, frac);
+}
+
+void
+rfc3339_now(char *buf, size_t len)
+{
+	rfc3339_ms(wall_ms(), buf, len);
 }
 
 size_t
@@ -418,5 +424,74 @@ slug_valid(const char *s)
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
 		      *s == '-'))
 			return false;
+	return true;
+}
+
+static int
+digits(const char *s, int n)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/*
+ * RFC 3339 date-time, checked field by field so that PostgreSQL accepts
+ * whatever passes; written to out with "T" and "Z" upper-cased.
+ */
+bool
+rfc3339_valid(const char *s, char *out, size_t len)
+{
+	static const int mdays[] = {31, 29, 31, 30, 31, 30,
+				    31, 31, 30, 31, 30, 31};
+	int y, mo, d;
+	const char *p;
+
+	if (strlen(s) < 20 || strlen(s) >= len || s[4] != '-' || s[7] != '-' ||
+	    (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' ||
+	    s[16] != ':')
+		return false;
+	y = digits(s, 4);
+	mo = digits(s + 5, 2);
+	d = digits(s + 8, 2);
+	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+	    (mo == 2 && d == 29 &&
+	     !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)))
+		return false;
+	if (digits(s + 11, 2) < 0 || digits(s + 11, 2) > 23 ||
+	    digits(s + 14, 2) < 0 || digits(s + 14, 2) > 59 ||
+	    digits(s + 17, 2) < 0 || digits(s + 17, 2) > 59)
+		return false;
+	p = s + 19;
+	if (*p == '.') {
+		int n = 0;
+
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			n++;
+		if (n == 0 || n > 9)
+			return false;
+	}
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		if (digits(p + 1, 2) < 0 || digits(p + 1, 2) > 23 ||
+		    p[3] != ':' || digits(p + 4, 2) < 0 ||
+		    digits(p + 4, 2) > 59)
+			return false;
+		p += 6;
+	} else {
+		return false;
+	}
+	if (*p != '\0')
+		return false;
+	snprintf(out, len, "%s", s);
+	out[10] = 'T';
+	if (out[strlen(out) - 1] == 'z')
+		out[strlen(out) - 1] = 'Z';
 	return true;
 }

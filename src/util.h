@@ -73,5 +73,12 @@ int64_t mono_ms(void); /* monotonic clock, for intervals */
 double mono_sec(void); /* same, in seconds with sub-ms precision */
 int64_t wall_ms(void); /* Unix time in ms */
 void rfc3339_now(char *buf, size_t len); /* "2026-01-02T03:04:05.678Z" */
+void rfc3339_ms(int64_t unix_ms, char *buf, size_t len);
+/*
+ * An RFC 3339 date-time, checked field by field so that PostgreSQL
+ * accepts whatever passes; copied to out (len bytes) with "T" and "Z"
+ * upper-cased.
+ */
+bool rfc3339_valid(const char *s, char *out, size_t len);
 
 #endif

@@ -15,6 +15,8 @@ const struct webhook_type webhook_types[] = {
      "a visitor known by email or external id submitted a form", false},
     {"visitor.qualified",
      "a visitor's lead score reached the qualification threshold", false},
+    {"alert.firing", "alerts of a rule, at least one of them firing", false},
+    {"alert.resolved", "alerts of a rule, all of them resolved", false},
     {"webhook.test", "sent by POST /v1/webhooks/{id}/test", false},
     {"endpoint.disabled", "an endpoint was disabled (410, or failing too long)",
      true},

@@ -25,7 +25,23 @@ def test_no_leak_after_serving(db, daemon, tmp_path):
     create_workspace(db, "acme")
     token = create_token(db, "acme", scopes="admin")
     db.sql("INSERT INTO links (workspace_id, shortlink) SELECT id, 'vg' FROM workspaces")
-    d = daemon(db, start=False)
+    # Alert rules of several kinds, one of them firing on the event below.
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("""
+rules:
+  - {name: busy, workspace: acme, kind: threshold, op: ">", value: 0,
+     window: 1h, group_by: [link], notify: [ops],
+     annotations: {summary: "{{ labels.link }}: {{ value }}"}}
+  - {name: hot, workspace: acme, kind: trigger, dedup: 1h, notify: [ops]}
+  - {name: new, workspace: acme, kind: new_value, field: link, lookback: 1d}
+  - {name: quiet, workspace: "*", kind: flatline, window: 1h, below: 1}
+  - {name: errors, workspace: acme, kind: ratio, numerator: {status: error},
+     window: 5m, above: 5}
+""")
+    d = daemon(db, {"rules.paths": [str(rules)],
+                    "webhooks": [{"workspace": "acme", "name": "ops",
+                                  "url": "http://127.0.0.1:9/hook",
+                                  "secret": "whsec_" + "A" * 40}]}, start=False)
     vlog = tmp_path / "valgrind.log"
     d.proc = subprocess.Popen(
         ["valgrind", "--leak-check=full", "--show-leak-kinds=definite,indirect,possible",
@@ -45,7 +61,14 @@ def test_no_leak_after_serving(db, daemon, tmp_path):
            "SELECT workspace_id, now(), id FROM links")
     wait_until(lambda: db.sql("SELECT events FROM pipeline_cursor")[0][0] == 1, 20,
                "the event consumed under valgrind")
+    wait_until(lambda: db.sql("SELECT count(*) FROM alert_instances WHERE rule = 'busy'"
+                              " AND state = 'firing'")[0][0] == 1, 30, "an alert firing")
+    # A reload that changes one rule and removes another.
+    rules.write_text(rules.read_text().replace("value: 0", "value: 5")
+                     .replace("  - {name: hot", "  - {name: hot2"))
     d.signal(signal.SIGHUP)
+    wait_until(lambda: db.sql("SELECT count(*) FROM alert_instances WHERE rule = 'busy'"
+                              " AND state = 'resolved'")[0][0] == 1, 30, "the alert resolved")
     d.signal(signal.SIGTERM)
     rc = d.proc.wait(60)
     report = vlog.read_text()

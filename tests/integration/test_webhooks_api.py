@@ -24,9 +24,9 @@ SECRET = re.compile(r"^whsec_[A-Za-z0-9+/]+=*$")
 WEBHOOK_MEMBERS = {
     "id", "workspaceId", "name", "description", "endpointUrl", "linkId", "triggers", "source",
     "status", "disabledReason", "eventTypes", "tagIds", "headers", "rateLimitPerSecond",
-    "maxInFlight", "payload", "format", "operational", "managed", "createdBy", "successCount",
-    "failureCount", "consecutiveFailures", "failingSince", "lastDeliveredAt", "lastSentAt",
-    "createdAt", "updatedAt"}
+    "maxInFlight", "payload", "format", "groupWait", "groupInterval", "operational", "managed",
+    "createdBy", "successCount", "failureCount", "consecutiveFailures", "failingSince",
+    "lastDeliveredAt", "lastSentAt", "createdAt", "updatedAt"}
 
 
 def dead_url(path="/hook"):

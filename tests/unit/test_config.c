@@ -887,7 +887,8 @@ test_webhooks(void)
 		    "    event_types: [scan.deleted]\n",
 		    "t.yaml:6:19: webhooks: event_types: unknown event type "
 		    "'scan.deleted' (known: scan.created, visitor.identified, "
-		    "visitor.qualified, webhook.test, endpoint.disabled, "
+		    "visitor.qualified, alert.firing, alert.resolved, "
+		    "webhook.test, endpoint.disabled, "
 		    "message.attempt.exhausted, "
 		    "or a prefix such as \"scan.*\", or \"*\")");
 	/* Loopback is refused unless delivery.allow_networks opens it. */

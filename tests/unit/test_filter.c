@@ -596,6 +596,609 @@ test_field_kinds(void)
 	      strcmp(filter_field_suggest("anyy"), "any") != 0);
 }
 
+/* ---- filter_match */
+
+#define EV_MAX 16
+
+/* An event for filter_match, from "name=value" strings (see ev_set). */
+struct ev {
+	const char *values[64];
+	const char *tags[EV_MAX];
+	const char *pkeys[EV_MAX];
+	size_t pklens[EV_MAX];
+	const char *pvals[EV_MAX];
+	size_t nprops;
+	int calls; /* of the property function */
+	struct filter_row row;
+};
+
+static const char *
+ev_property(const struct filter_row *row, const char *key)
+{
+	struct ev *e = row->arg;
+
+	e->calls++;
+	for (size_t i = 0; i < e->nprops; i++)
+		if (strncmp(e->pkeys[i], key, e->pklens[i]) == 0 &&
+		    key[e->pklens[i]] == '\0')
+			return e->pvals[i];
+	return NULL;
+}
+
+/*
+ * Sets e from "name=value" strings, NULL-terminated: a field of the table,
+ * "link.tag=T" (one tag each time) or "properties.KEY=V".  Fields not named
+ * are NULL, as are properties not named.  The strings must outlive e.
+ */
+static void
+ev_set(struct ev *e, ...)
+{
+	const char *s, *eq;
+	va_list ap;
+	size_t len;
+	int i;
+
+	memset(e, 0, sizeof(*e));
+	CHECK((size_t)filter_nfields() <= nitems(e->values));
+	e->row.values = e->values;
+	e->row.tags = e->tags;
+	e->row.property = ev_property;
+	e->row.arg = e;
+	va_start(ap, e);
+	while ((s = va_arg(ap, const char *)) != NULL) {
+		eq = strchr(s, '=');
+		CHECK(eq != NULL);
+		if (eq == NULL)
+			continue;
+		len = (size_t)(eq - s);
+		if (len == 8 && strncmp(s, "link.tag", 8) == 0) {
+			CHECK(e->row.ntags < EV_MAX);
+			e->tags[e->row.ntags++] = eq + 1;
+		} else if (len > 11 && strncmp(s, "properties.", 11) == 0) {
+			CHECK(e->nprops < EV_MAX);
+			e->pkeys[e->nprops] = s + 11;
+			e->pklens[e->nprops] = len - 11;
+			e->pvals[e->nprops++] = eq + 1;
+		} else {
+			char name[64];
+
+			CHECK(len < sizeof(name));
+			snprintf(name, sizeof(name), "%.*s", (int)len, s);
+			i = filter_field_index(name);
+			CHECK(i >= 0);
+			if (i >= 0)
+				e->values[i] = eq + 1;
+		}
+	}
+	va_end(ap);
+}
+
+/* Whether the filter text matches e; -1 if it does not load. */
+static int
+match(const char *text, const struct ev *e)
+{
+	struct filter *f = parse_ok(text);
+	bool m;
+
+	if (f == NULL)
+		return -1;
+	m = filter_match(f, &e->row);
+	filter_free(f);
+	return m;
+}
+
+/* Checks text against events that must match (yes) and must not (no). */
+#define MATCHES(text, e)     CHECK(match(text "\n", e) == 1)
+#define NOT_MATCHES(text, e) CHECK(match(text "\n", e) == 0)
+
+static void
+test_match_text(void)
+{
+	struct ev fr, de, none;
+
+	ev_set(&fr, "country=FR", "city=Paris",
+	       "referrer=https://news.example/a?b=%_",
+	       "utm_campaign=spring-sale", NULL);
+	ev_set(&de, "country=DE", "city=Berlin", "utm_campaign=", NULL);
+	ev_set(&none, NULL);
+
+	MATCHES("country: FR", &fr);
+	NOT_MATCHES("country: FR", &de);
+	NOT_MATCHES("country: FR", &none);
+	NOT_MATCHES("country: fr", &fr); /* case-sensitive */
+	NOT_MATCHES("country: 'FR '", &fr);
+	MATCHES("country: {'=': FR}", &fr);
+	MATCHES("{country: FR, city: Paris}", &fr);
+	NOT_MATCHES("{country: FR, city: Berlin}", &fr);
+
+	MATCHES("country: [DE, FR]", &fr);
+	MATCHES("country: [DE, FR]", &de);
+	NOT_MATCHES("country: [DE, FR]", &none);
+	NOT_MATCHES("country: [IT, ES, fr]", &fr);
+
+	NOT_MATCHES("country: {'!=': FR}", &fr);
+	MATCHES("country: {'!=': FR}", &de);
+	MATCHES("country: {'!=': FR}", &none);
+	MATCHES("country: {not: FR}", &none);
+	NOT_MATCHES("country: {not: [FR, DE]}", &fr);
+	MATCHES("country: {not: [IT, ES]}", &fr);
+	MATCHES("country: {not: [FR, DE]}", &none);
+
+	MATCHES("utm_campaign: {prefix: spring}", &fr);
+	MATCHES("utm_campaign: {prefix: spring-sale}", &fr);
+	NOT_MATCHES("utm_campaign: {prefix: spring-sale-}", &fr);
+	NOT_MATCHES("utm_campaign: {prefix: Spring}", &fr);
+	NOT_MATCHES("utm_campaign: {prefix: sale}", &fr);
+	NOT_MATCHES("utm_campaign: {prefix: spring}", &none);
+	MATCHES("utm_campaign: {prefix: ''}", &fr);
+	MATCHES("utm_campaign: {prefix: ''}", &de); /* '' is not NULL */
+	NOT_MATCHES("utm_campaign: {prefix: ''}", &none);
+	/* Literal text: no LIKE wildcards. */
+	NOT_MATCHES("utm_campaign: {prefix: '%'}", &fr);
+	NOT_MATCHES("utm_campaign: {prefix: 'sprin_'}", &fr);
+
+	MATCHES("referrer: {contains: '%_'}", &fr);
+	MATCHES("referrer: {contains: news}", &fr);
+	MATCHES("referrer: {contains: 'https://news.example/a?b=%_'}", &fr);
+	NOT_MATCHES("referrer: {contains: 'a_b'}", &fr);
+	NOT_MATCHES("referrer: {contains: NEWS}", &fr);
+	NOT_MATCHES("referrer: {contains: news}", &none);
+	MATCHES("referrer: {contains: ''}", &fr);
+	NOT_MATCHES("referrer: {contains: ''}", &none);
+	MATCHES("not: {referrer: {contains: news}}", &none);
+	NOT_MATCHES("not: {referrer: {contains: news}}", &fr);
+	MATCHES("not: {utm_campaign: {prefix: x}}", &none);
+
+	MATCHES("city: {exists: true}", &fr);
+	NOT_MATCHES("city: {exists: true}", &none);
+	MATCHES("city: {exists: false}", &none);
+	NOT_MATCHES("city: {exists: false}", &fr);
+	MATCHES("utm_campaign: {exists: true}", &de);
+	MATCHES("not: {city: {exists: true}}", &none);
+
+	/* Several operators on one field are ANDed. */
+	MATCHES("utm_campaign: {prefix: spring, contains: sale}", &fr);
+	NOT_MATCHES("utm_campaign: {prefix: spring, '!=': spring-sale}", &fr);
+}
+
+static void
+test_match_enum(void)
+{
+	struct ev ok, err, mobile;
+
+	ev_set(&ok, "status=ok", "action=ACTION_SCAN", NULL);
+	ev_set(&err, "status=error", "action=ACTION_CLICK",
+	       "error_code=E_TIMEOUT", NULL);
+	ev_set(&mobile, "status=ok", "device_type=DEVICE_TYPE_MOBILE",
+	       "visit_type=VISIT_TYPE_FIRST", NULL);
+
+	MATCHES("status: ok", &ok);
+	NOT_MATCHES("status: ok", &err);
+	MATCHES("status: {not: ok}", &err);
+	MATCHES("status: [error, blocked]", &err);
+	NOT_MATCHES("status: [error, blocked]", &ok);
+	MATCHES("action: ACTION_CLICK", &err);
+	MATCHES("error_code: E_TIMEOUT", &err);
+	MATCHES("device_type: [DEVICE_TYPE_MOBILE, DEVICE_TYPE_TABLET]",
+		&mobile);
+	NOT_MATCHES("device_type: [DEVICE_TYPE_MOBILE, DEVICE_TYPE_TABLET]",
+		    &ok);
+	MATCHES("device_type: {not: DEVICE_TYPE_MOBILE}", &ok);
+	NOT_MATCHES("device_type: {not: DEVICE_TYPE_MOBILE}", &mobile);
+	MATCHES("device_type: {exists: false}", &ok);
+	MATCHES("visit_type: {'=': VISIT_TYPE_FIRST}", &mobile);
+	NOT_MATCHES("visit_type: VISIT_TYPE_RETURNING", &mobile);
+}
+
+/* Integers compare as numbers, never as text. */
+static void
+test_match_integers(void)
+{
+	struct ev nine, ten, neg, none, bad;
+
+	ev_set(&nine, "asn=9", "visitor.lead_score=9",
+	       "visitor.engagement_level=70", NULL);
+	ev_set(&ten, "asn=10", "visitor.lead_score=100",
+	       "redirect_latency_ms=2000", NULL);
+	ev_set(&neg, "visitor.visit_count=-3", "asn=9223372036854775807", NULL);
+	ev_set(&none, NULL);
+	ev_set(&bad, "asn=12x", "visitor.lead_score=", NULL);
+
+	MATCHES("asn: {'>': 9}", &ten);
+	NOT_MATCHES("asn: {'>': 9}", &nine);
+	MATCHES("asn: {'<': 10}", &nine);
+	NOT_MATCHES("asn: {'<': 10}", &ten);
+	MATCHES("asn: {'>=': 10, '<=': 10}", &ten);
+	MATCHES("asn: {'<=': 9}", &nine);
+	NOT_MATCHES("asn: {'>=': 10}", &nine);
+	MATCHES("asn: 10", &ten);
+	MATCHES("asn: '0010'", &ten);
+	NOT_MATCHES("asn: 1", &ten);
+	MATCHES("asn: [1, 10, 100]", &ten);
+	NOT_MATCHES("asn: [1, 100, 1000]", &ten);
+	MATCHES("asn: {not: [1, 100]}", &ten);
+	MATCHES("asn: {'!=': 9}", &ten);
+	NOT_MATCHES("asn: {'!=': 10}", &ten);
+	MATCHES("asn: 9223372036854775807", &neg);
+	MATCHES("asn: {'>': -9223372036854775808}", &neg);
+
+	MATCHES("visitor.lead_score: {'>=': 80}", &ten);
+	NOT_MATCHES("visitor.lead_score: {'>=': 80}", &nine);
+	MATCHES("visitor.lead_score: {'>': 8, '<': 10}", &nine);
+	MATCHES("visitor.visit_count: {'<': -1}", &neg);
+	MATCHES("visitor.visit_count: -3", &neg);
+	NOT_MATCHES("visitor.visit_count: {'>': -1}", &neg);
+	MATCHES("visitor.engagement_level: {'>': 50}", &nine);
+	NOT_MATCHES("visitor.engagement_level: {'>': 70}", &nine);
+	MATCHES("redirect_latency_ms: {'>': 100, '<=': 2000}", &ten);
+
+	/* NULL: no comparison holds, every negated one does. */
+	NOT_MATCHES("asn: {'>': -1}", &none);
+	NOT_MATCHES("asn: {'<': 1}", &none);
+	NOT_MATCHES("asn: {'<=': 0}", &none);
+	NOT_MATCHES("asn: {'>=': 0}", &none);
+	NOT_MATCHES("asn: 0", &none);
+	NOT_MATCHES("asn: [0, 1]", &none);
+	MATCHES("not: {asn: {'>': -1}}", &none);
+	MATCHES("not: {asn: {'<': 1}}", &none);
+	MATCHES("asn: {'!=': 0}", &none);
+	MATCHES("asn: {not: [0, 1]}", &none);
+	NOT_MATCHES("not: {asn: {'>': 3}}", &ten);
+
+	/* Text that is no integer counts as NULL. */
+	NOT_MATCHES("asn: {'>': 0}", &bad);
+	NOT_MATCHES("asn: 12", &bad);
+	MATCHES("asn: {'!=': 12}", &bad);
+	NOT_MATCHES("visitor.lead_score: {'<': 1000}", &bad);
+}
+
+/* Many values: the sorted lists are searched right. */
+static void
+test_match_long_lists(void)
+{
+	static const char *const ints[] = {"asn=-7", "asn=0",	"asn=1",
+					   "asn=13", "asn=40",	"asn=41",
+					   "asn=99", "asn=100", "asn=12345"};
+	char text[4096];
+	struct ev e;
+	size_t n;
+
+	n = (size_t)snprintf(text, sizeof(text), "asn: [");
+	for (int i = 300; i > -300; i -= 3)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "%d, ", i);
+	snprintf(text + n, sizeof(text) - n, "12345]\n");
+	for (size_t i = 0; i < nitems(ints); i++) {
+		long long v = strtoll(ints[i] + 4, NULL, 10);
+		bool want = v == 12345 || (v > -300 && v <= 300 && v % 3 == 0);
+
+		ev_set(&e, ints[i], NULL);
+		CHECK(match(text, &e) == want);
+	}
+
+	n = (size_t)snprintf(text, sizeof(text), "city: [");
+	for (int i = 0; i < 100; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "%sc%d",
+				      i > 0 ? ", " : "", i * 7);
+	snprintf(text + n, sizeof(text) - n, "]\n");
+	for (int i = 0; i < 700; i++) {
+		char city[32];
+
+		snprintf(city, sizeof(city), "city=c%d", i);
+		ev_set(&e, city, NULL);
+		CHECK(match(text, &e) == (i % 7 == 0));
+	}
+	ev_set(&e, "city=c", NULL);
+	CHECK(match(text, &e) == 0);
+	ev_set(&e, "city=", NULL);
+	CHECK(match(text, &e) == 0);
+}
+
+static void
+test_match_bool(void)
+{
+	struct ev t, f, tt, ff, none;
+
+	ev_set(&t, "is_bot=t", NULL);
+	ev_set(&f, "is_bot=f", NULL);
+	ev_set(&tt, "is_bot=true", NULL);
+	ev_set(&ff, "is_bot=false", NULL);
+	ev_set(&none, NULL);
+
+	MATCHES("is_bot: true", &t);
+	MATCHES("is_bot: yes", &tt);
+	NOT_MATCHES("is_bot: true", &f);
+	NOT_MATCHES("is_bot: on", &ff);
+	MATCHES("is_bot: false", &f);
+	MATCHES("is_bot: no", &ff);
+	NOT_MATCHES("is_bot: false", &none);
+	NOT_MATCHES("is_bot: true", &none);
+	MATCHES("is_bot: {not: true}", &f);
+	MATCHES("is_bot: {not: yes}", &none);
+	NOT_MATCHES("is_bot: {not: yes}", &tt);
+	MATCHES("is_bot: {'!=': off}", &t);
+	MATCHES("is_bot: [true, false]", &f);
+	NOT_MATCHES("is_bot: [true, false]", &none);
+	MATCHES("is_bot: {not: [false]}", &t);
+	MATCHES("not: {is_bot: true}", &none);
+	MATCHES("is_bot: {exists: true}", &ff);
+	MATCHES("is_bot: {exists: false}", &none);
+}
+
+#define UUID_LOWER "0b6f0a4e-3b1c-4d7e-9a2b-1c2d3e4f5a6b"
+#define UUID_UPPER "0B6F0A4E-3B1C-4D7E-9A2B-1C2D3E4F5A6B"
+#define UUID_OTHER "ffffffff-3b1c-4d7e-9a2b-1c2d3e4f5a6b"
+
+static void
+test_match_uuid(void)
+{
+	struct ev link, other, none;
+
+	ev_set(&link, "link=" UUID_LOWER, "visitor=" UUID_OTHER, NULL);
+	ev_set(&other, "link=" UUID_OTHER, NULL);
+	ev_set(&none, NULL);
+
+	MATCHES("link: " UUID_LOWER, &link);
+	/* The rule's UUIDs are lower-cased at load, for the SQL too. */
+	MATCHES("link: " UUID_UPPER, &link);
+	MATCHES("link: [" UUID_OTHER ", " UUID_UPPER "]", &link);
+	check_sql("link: " UUID_UPPER "\n", "(e.link_id = $1::uuid)",
+		  UUID_LOWER, NULL);
+	check_sql("qr_code: [" UUID_UPPER "]\n",
+		  "(e.qr_code_id = ANY($1::uuid[]))", "{\"" UUID_LOWER "\"}",
+		  NULL);
+	NOT_MATCHES("link: " UUID_LOWER, &other);
+	NOT_MATCHES("link: " UUID_LOWER, &none);
+	MATCHES("link: {not: " UUID_LOWER "}", &none);
+	MATCHES("link: {not: [" UUID_LOWER "]}", &other);
+	NOT_MATCHES("visitor: {not: [" UUID_UPPER ", " UUID_OTHER "]}", &link);
+	MATCHES("visitor: {exists: true}", &link);
+	MATCHES("qr_code: {exists: false}", &link);
+}
+
+static void
+test_match_link_tag(void)
+{
+	struct ev two, one, none;
+
+	ev_set(&two, "link.tag=pricing", "link.tag=promo-spring", NULL);
+	ev_set(&one, "link.tag=promo", NULL);
+	ev_set(&none, NULL);
+
+	MATCHES("link.tag: pricing", &two);
+	NOT_MATCHES("link.tag: pricing", &one);
+	NOT_MATCHES("link.tag: pricing", &none);
+	NOT_MATCHES("link.tag: Pricing", &two);
+	MATCHES("link.tag: promo-spring", &two);
+	MATCHES("link.tag: [promo, x]", &one);
+	MATCHES("link.tag: [x, pricing, y]", &two);
+	NOT_MATCHES("link.tag: [x, y]", &two);
+	NOT_MATCHES("link.tag: [promo]", &none);
+
+	/* Negative: the link has no such tag (none at all included). */
+	NOT_MATCHES("link.tag: {not: pricing}", &two);
+	MATCHES("link.tag: {not: pricing}", &one);
+	MATCHES("link.tag: {not: pricing}", &none);
+	MATCHES("link.tag: {'!=': pricing}", &one);
+	NOT_MATCHES("link.tag: {not: [promo, pricing]}", &two);
+	MATCHES("link.tag: {not: [x, y]}", &two);
+	MATCHES("not: {link.tag: promo}", &two);
+	NOT_MATCHES("not: {link.tag: promo}", &one);
+
+	MATCHES("link.tag: {prefix: pro}", &two);
+	MATCHES("link.tag: {prefix: pro}", &one);
+	NOT_MATCHES("link.tag: {prefix: spring}", &two);
+	MATCHES("link.tag: {contains: spring}", &two);
+	NOT_MATCHES("link.tag: {contains: spring}", &one);
+	NOT_MATCHES("link.tag: {contains: ''}", &none);
+	MATCHES("not: {link.tag: {contains: spring}}", &none);
+
+	MATCHES("link.tag: {exists: true}", &one);
+	NOT_MATCHES("link.tag: {exists: true}", &none);
+	MATCHES("link.tag: {exists: false}", &none);
+	NOT_MATCHES("link.tag: {exists: false}", &two);
+
+	/* Two conditions on tags may hold on different tags. */
+	MATCHES("all: [{link.tag: pricing}, {link.tag: {prefix: promo}}]",
+		&two);
+	MATCHES("link.tag: {prefix: pri, contains: spring}", &two);
+}
+
+static void
+test_match_properties(void)
+{
+	struct ev pro, free_plan, none;
+	struct filter *f;
+
+	ev_set(&pro, "properties.plan=pro", "properties.a.b-c_9=x",
+	       "properties.n=3", NULL);
+	ev_set(&free_plan, "properties.plan=free", "properties.plan2=pro",
+	       NULL);
+	ev_set(&none, NULL);
+
+	MATCHES("properties.plan: pro", &pro);
+	NOT_MATCHES("properties.plan: pro", &free_plan);
+	NOT_MATCHES("properties.plan: pro", &none);
+	NOT_MATCHES("properties.plan: PRO", &pro);
+	MATCHES("properties.plan: {'!=': pro}", &free_plan);
+	MATCHES("properties.plan: {'!=': pro}", &none);
+	MATCHES("properties.plan: [free, pro]", &free_plan);
+	MATCHES("properties.plan: {prefix: fr}", &free_plan);
+	MATCHES("properties.plan: {contains: r}", &pro);
+	MATCHES("properties.a.b-c_9: x", &pro);
+	/* Property values are text, even numbers. */
+	MATCHES("properties.n: '3'", &pro);
+	MATCHES("properties.plan: {exists: true}", &free_plan);
+	MATCHES("properties.plan: {exists: false}", &none);
+	NOT_MATCHES("properties.pla: {exists: true}", &pro);
+	MATCHES("not: {properties.plan: free}", &none);
+
+	/* The property function is asked for the key only. */
+	pro.calls = 0;
+	MATCHES("country: {exists: false}", &pro);
+	CHECK(pro.calls == 0);
+	MATCHES("properties.plan: pro", &pro);
+	CHECK(pro.calls == 1);
+
+	/* Without a property function, every property is NULL. */
+	pro.row.property = NULL;
+	NOT_MATCHES("properties.plan: pro", &pro);
+	MATCHES("properties.plan: {not: pro}", &pro);
+	f = parse_ok("properties.plan: {exists: false}\n");
+	CHECK(f != NULL && filter_match(f, &pro.row));
+	filter_free(f);
+}
+
+static void
+test_match_any_all_not(void)
+{
+	struct ev fr, de, bot, none;
+
+	ev_set(&fr, "country=FR", "is_bot=f", "status=ok", NULL);
+	ev_set(&de, "country=DE", "city=Berlin", "status=blocked", NULL);
+	ev_set(&bot, "country=FR", "is_bot=t", "status=error", NULL);
+	ev_set(&none, NULL);
+
+	MATCHES("any: [{country: DE}, {is_bot: true}]", &de);
+	MATCHES("any: [{country: DE}, {is_bot: true}]", &bot);
+	NOT_MATCHES("any: [{country: DE}, {is_bot: true}]", &fr);
+	MATCHES("all: [{country: FR}, {not: {is_bot: true}}]", &fr);
+	NOT_MATCHES("all: [{country: FR}, {not: {is_bot: true}}]", &bot);
+	NOT_MATCHES("all: [{country: FR}, {not: {is_bot: true}}]", &none);
+
+	/* not is plain negation: NULLs included. */
+	MATCHES("not: {country: FR}", &none);
+	MATCHES("not: {country: FR}", &de);
+	NOT_MATCHES("not: {country: FR}", &fr);
+	MATCHES("not: {not: {country: FR}}", &fr);
+	NOT_MATCHES("not: {not: {country: FR}}", &none);
+	NOT_MATCHES("not: {region: {'!=': X}}", &none);
+	/* De Morgan. */
+	MATCHES("not: {country: FR, city: Berlin}", &fr);
+	MATCHES("not: {country: FR, city: Berlin}", &none);
+	NOT_MATCHES("not: {country: DE, city: Berlin}", &de);
+	MATCHES("not: {any: [{country: FR}, {city: Berlin}]}", &none);
+	NOT_MATCHES("not: {any: [{country: FR}, {city: Berlin}]}", &de);
+	NOT_MATCHES("not: {any: [{country: FR}, {status: {not: ok}}]}", &none);
+
+	/* Empty filters. */
+	MATCHES("{}", &none);
+	NOT_MATCHES("not: {}", &none);
+	MATCHES("any: [{}, {country: FR}]", &none);
+	MATCHES("all: [{}]", &de);
+
+	/* Deeper. */
+	MATCHES("any:\n  - all: [{country: FR}, {not: {is_bot: true}}]\n"
+		"  - {city: Berlin, status: {not: [ok, error]}}\n"
+		"not: {country: IT}",
+		&de);
+	NOT_MATCHES("any:\n  - all: [{country: FR}, {not: {is_bot: true}}]\n"
+		    "  - {city: Berlin, status: {not: [ok, blocked]}}\n"
+		    "not: {country: IT}",
+		    &de);
+	NOT_MATCHES("not:\n  any:\n    - not: {all: [{status: ok}, {not: "
+		    "{country: FR}}]}\n    - {is_bot: true}\n",
+		    &de);
+	NOT_MATCHES("not:\n  any:\n    - not: {all: [{status: ok}, {not: "
+		    "{country: FR}}]}\n    - {is_bot: true}\n",
+		    &fr);
+	ev_set(&de, "country=IT", "status=ok", "is_bot=f", NULL);
+	MATCHES("not:\n  any:\n    - not: {all: [{status: ok}, {not: "
+		"{country: FR}}]}\n    - {is_bot: true}\n",
+		&de);
+}
+
+/* Every positive condition fails on NULL, every negative one holds. */
+static void
+test_match_null_semantics(void)
+{
+	static const char *const positive[] = {
+	    "country: FR",
+	    "country: [FR]",
+	    "country: {prefix: F}",
+	    "country: {contains: R}",
+	    "country: {exists: true}",
+	    "asn: 1",
+	    "asn: [1, 2]",
+	    "asn: {'>': 0}",
+	    "asn: {'>=': 0}",
+	    "asn: {'<': 0}",
+	    "asn: {'<=': 0}",
+	    "asn: {exists: true}",
+	    "is_bot: true",
+	    "is_bot: false",
+	    "status: ok",
+	    "link: " UUID_LOWER,
+	    "visitor.profile_fit: 25",
+	    "link.shortlink: spring",
+	    "link.tag: x",
+	    "link.tag: {exists: true}",
+	    "properties.plan: pro",
+	};
+	struct ev none;
+	char text[256];
+
+	ev_set(&none, NULL);
+	for (size_t i = 0; i < nitems(positive); i++) {
+		CHECK(match(positive[i], &none) == 0);
+		snprintf(text, sizeof(text), "not: {%s}\n", positive[i]);
+		CHECK(match(text, &none) == 1);
+		snprintf(text, sizeof(text), "not: {not: {%s}}\n", positive[i]);
+		CHECK(match(text, &none) == 0);
+	}
+	MATCHES("country: {'!=': FR}", &none);
+	MATCHES("country: {not: [FR]}", &none);
+	MATCHES("asn: {'!=': 1}", &none);
+	MATCHES("is_bot: {not: false}", &none);
+	MATCHES("country: {exists: false}", &none);
+	MATCHES("link.tag: {exists: false}", &none);
+	MATCHES("link.tag: {not: x}", &none);
+}
+
+static void
+test_field_positions(void)
+{
+	struct ev e;
+	int n = filter_nfields(), i;
+
+	CHECK(n == 41);
+	CHECK_STR(filter_field_name_at(0), "action");
+	CHECK_STR(filter_field_sql_at(0), "e.action");
+	CHECK(filter_field_name_at(-1) == NULL);
+	CHECK(filter_field_name_at(n) == NULL);
+	CHECK(filter_field_sql_at(n) == NULL);
+	for (i = 0; i < n; i++) {
+		const char *name = filter_field_name_at(i);
+		const char *sql = filter_field_sql_at(i);
+
+		CHECK(name != NULL);
+		CHECK(filter_field_index(name) == i);
+		if (strcmp(name, "link.tag") == 0)
+			CHECK(sql == NULL);
+		else
+			CHECK(sql != NULL && filter_field_sql(name) != NULL &&
+			      strcmp(sql, filter_field_sql(name)) == 0);
+	}
+	CHECK_STR(
+	    filter_field_sql_at(filter_field_index("visitor.profile_fit")),
+	    "(v.lead_score_components->>'profileFit')::int");
+	CHECK(filter_field_index("properties.plan") == -1);
+	CHECK(filter_field_index("contry") == -1);
+	CHECK(filter_field_index("link.tag") >= 0);
+
+	ev_set(&e, "country=FR", "link.tag=t", "properties.plan=pro",
+	       "visitor.lead_score=7", NULL);
+	CHECK_STR(filter_row_value(&e.row, "country"), "FR");
+	CHECK_STR(filter_row_value(&e.row, "visitor.lead_score"), "7");
+	CHECK(filter_row_value(&e.row, "city") == NULL);
+	CHECK_STR(filter_row_value(&e.row, "properties.plan"), "pro");
+	CHECK(filter_row_value(&e.row, "properties.other") == NULL);
+	CHECK(filter_row_value(&e.row, "properties.") == NULL);
+	CHECK(filter_row_value(&e.row, "link.tag") == NULL);
+	CHECK(filter_row_value(&e.row, "contry") == NULL);
+	e.row.property = NULL;
+	CHECK(filter_row_value(&e.row, "properties.plan") == NULL);
+}
+
 UT_MAIN("filter", UT(test_equal), UT(test_any_of), UT(test_array_quoting),
 	UT(test_not_equal), UT(test_integers), UT(test_text_operators),
 	UT(test_exists), UT(test_bool_and_uuid), UT(test_link_tag),
@@ -604,4 +1207,9 @@ UT_MAIN("filter", UT(test_equal), UT(test_any_of), UT(test_array_quoting),
 	UT(test_field_table), UT(test_error_fields),
 	UT(test_error_unknown_field_lists_fields), UT(test_error_values),
 	UT(test_error_operators), UT(test_error_structure),
-	UT(test_error_all_collected), UT(test_limits), UT(test_field_kinds))
+	UT(test_error_all_collected), UT(test_limits), UT(test_field_kinds),
+	UT(test_match_text), UT(test_match_enum), UT(test_match_integers),
+	UT(test_match_long_lists), UT(test_match_bool), UT(test_match_uuid),
+	UT(test_match_link_tag), UT(test_match_properties),
+	UT(test_match_any_all_not), UT(test_match_null_semantics),
+	UT(test_field_positions))
