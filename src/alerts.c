@@ -737,6 +737,9 @@ static void
 alerts_committed(const struct pipeline_batch *batch)
 {
 	(void)batch;
+	/* From the end of a long run (a warm-up), not its start. */
+	if (last_run != 0)
+		last_run = wall_ms();
 	if (queued > 0) {
 		log_debug("alerts: %ld notifications queued", queued);
 		outbox_wake();

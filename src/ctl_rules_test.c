@@ -387,16 +387,11 @@ terr(struct tfile *tf, const yaml_node_t *n, const char *what, const char *fmt,
      ...)
 {
 	va_list ap;
-	char *msg, *line;
 
 	va_start(ap, fmt);
-	msg = xvprintf(fmt, ap);
+	ynode_verror(&tf->errs, tf->path, n != NULL ? &n->start_mark : NULL,
+		     what, fmt, ap);
 	va_end(ap);
-	line = what != NULL ? xprintf("%s: %s", what, msg) : xstrdup(msg);
-	ynode_error(&tf->errs, tf->path, n != NULL ? &n->start_mark : NULL,
-		    line);
-	free(line);
-	free(msg);
 }
 
 /* "expected EXPECT, got GOT" about n. */

@@ -219,15 +219,10 @@ perr(struct fparse *p, const yaml_node_t *n, const char *path, const char *fmt,
      ...)
 {
 	va_list ap;
-	char *msg, *full;
 
 	va_start(ap, fmt);
-	msg = xvprintf(fmt, ap);
+	ynode_verror(p->errs, p->file, &n->start_mark, path, fmt, ap);
 	va_end(ap);
-	full = xprintf("%s: %s", path, msg);
-	ynode_error(p->errs, p->file, &n->start_mark, full);
-	free(full);
-	free(msg);
 	p->nerrs++;
 }
 

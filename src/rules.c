@@ -299,13 +299,10 @@ static void
 ferr(struct rules_file *f, const yaml_mark_t *m, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg;
 
 	va_start(ap, fmt);
-	msg = xvprintf(fmt, ap);
+	ynode_verror(f->errs, f->file, m, NULL, fmt, ap);
 	va_end(ap);
-	ynode_error(f->errs, f->file, m, msg);
-	free(msg);
 	f->nerrs++;
 }
 

@@ -122,6 +122,19 @@ ynode_error(struct strlist *errs, const char *file, const yaml_mark_t *m,
 		strlist_addf(errs, "%s: %s", file, msg);
 }
 
+void
+ynode_verror(struct strlist *errs, const char *file, const yaml_mark_t *m,
+	     const char *path, const char *fmt, va_list ap)
+{
+	char *msg = xvprintf(fmt, ap), *line;
+
+	line = path != NULL ? xprintf("%s: %s", path, msg) : msg;
+	ynode_error(errs, file, m, line);
+	if (line != msg)
+		free(line);
+	free(msg);
+}
+
 int
 read_file_max(const char *path, size_t max, char **out, size_t *outlen)
 {

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <stdarg.h>
+
 #include <yaml.h>
 
 #include "util.h"
@@ -35,6 +37,10 @@ bool ynode_int(const char *, long long *);
  */
 void ynode_error(struct strlist *errs, const char *file, const yaml_mark_t *m,
 		 const char *msg);
+/* The same with a formatted message, after "path: " when path is set. */
+void ynode_verror(struct strlist *errs, const char *file, const yaml_mark_t *m,
+		  const char *path, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
 
 /*
  * The whole file in a new NUL-terminated buffer, refusing more than max

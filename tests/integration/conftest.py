@@ -94,6 +94,21 @@ def create_workspace(db, slug, name=None, *extra):
     return r.stdout.strip()
 
 
+def create_link(db, workspace_id, tags=()):
+    """A link of the workspace with these tags (made if missing); its id."""
+    link = db.sql("INSERT INTO links (workspace_id, shortlink) VALUES (%s, %s) "
+                  "RETURNING id", (workspace_id, "l" + uuid.uuid4().hex[:10]))[0][0]
+    for name in tags:
+        rows = db.sql("SELECT id FROM tags WHERE workspace_id = %s AND name = %s",
+                      (workspace_id, name))
+        tag = rows[0][0] if rows else db.sql(
+            "INSERT INTO tags (workspace_id, name) VALUES (%s, %s) RETURNING id",
+            (workspace_id, name))[0][0]
+        db.sql("INSERT INTO link_tags (workspace_id, link_id, tag_id) "
+               "VALUES (%s, %s, %s)", (workspace_id, link, tag))
+    return link
+
+
 def create_token(db, workspace, scopes="admin", environment="development", name=None,
                  expires_in=None):
     """linkpulsectl token create; returns the token."""

@@ -15,7 +15,7 @@ from fractions import Fraction
 
 import pytest
 
-from conftest import create_workspace, wait_until
+from conftest import create_link, create_workspace, wait_until
 from receiver import verify
 
 FAST = {"pipeline.poll_interval": "200ms", "delivery.schedule": ["0s", "200ms"],
@@ -144,16 +144,7 @@ class Workspace:
                    (threshold, self.id))
 
     def link(self, tags=()):
-        link = self.db.sql("INSERT INTO links (workspace_id, shortlink) VALUES (%s, %s) "
-                           "RETURNING id", (self.id, "l" + uuid.uuid4().hex[:10]))[0][0]
-        for name in tags:
-            rows = self.db.sql("SELECT id FROM tags WHERE workspace_id = %s AND name = %s",
-                               (self.id, name))
-            tag = rows[0][0] if rows else self.db.sql(
-                "INSERT INTO tags (workspace_id, name) VALUES (%s, %s) RETURNING id",
-                (self.id, name))[0][0]
-            self.db.sql("INSERT INTO link_tags (workspace_id, link_id, tag_id) "
-                        "VALUES (%s, %s, %s)", (self.id, link, tag))
+        link = create_link(self.db, self.id, tags)
         self.link_tags[link] = list(tags)
         return link
 
