@@ -46,6 +46,8 @@
 /* How often old history is pruned, and how much at a time. */
 #define PRUNE_EVERY_MS 60000
 #define PRUNE_LIMIT    1000
+/* How often the memory gauges are computed. */
+#define STATS_EVERY_MS 5000
 /* Ticks this far apart mean another instance led meanwhile. */
 #define GAP_MS	5000
 #define TICK_MS 1000
@@ -58,6 +60,7 @@ static bool restored;
 static int64_t links_at;
 static int64_t last_run;
 static int64_t pruned_at;
+static int64_t stats_at;
 static int64_t retention_ms = 30LL * 86400000;
 static long queued;
 static char *sql_rows, *sql_warm;
@@ -98,11 +101,38 @@ static const char sql_prune[] = "SELECT lp_alerts_prune($1::bigint, $2::int)";
 
 /* ---- the row queries ---- */
 
-/* SELECT list and joins shared by the batch and the warm-up queries. */
+/* Whether some rule's filters read the link's tags, or properties. */
+static void
+rules_read(bool *tags, bool *props)
+{
+	const struct rule_set *set = eval_rules(engine);
+
+	*tags = *props = false;
+	for (int i = 0; set != NULL && i < rules_count(set); i++) {
+		const struct rule *r = rules_get(set, i);
+		const struct filter *f[2] = {r->match, NULL};
+
+		if (r->kind->eval == &eval_ratio)
+			f[1] =
+			    ((const struct rule_ratio *)r->params)->numerator;
+		for (int j = 0; j < 2; j++) {
+			if (f[j] == NULL)
+				continue;
+			*tags |= filter_uses_tags(f[j]);
+			*props |= filter_uses_properties(f[j]);
+		}
+	}
+}
+
+/*
+ * SELECT list and joins shared by the batch and the warm-up queries; the
+ * tags and properties only when some rule reads them.
+ */
 static char *
 rows_query(const char *from, const char *where)
 {
 	char *cols = xstrdup(""), *next, *sql;
+	bool tags, props;
 
 	for (int i = 0; i < filter_nfields(); i++) {
 		const char *f = filter_field_sql_at(i);
@@ -112,14 +142,10 @@ rows_query(const char *from, const char *where)
 		free(cols);
 		cols = next;
 	}
+	rules_read(&tags, &props);
 	sql = xprintf(
 	    "SELECT w.slug, (extract(epoch FROM e.occurred_at) * 1000)::bigint,"
-	    " (SELECT json_agg(ft.name)::text FROM link_tags flt"
-	    " JOIN tags ft ON ft.workspace_id = flt.workspace_id"
-	    " AND ft.id = flt.tag_id"
-	    " WHERE flt.workspace_id = e.workspace_id"
-	    " AND flt.link_id = e.link_id),"
-	    " CASE WHEN e.properties <> '{}' THEN e.properties::text END%s"
+	    " %s, %s%s"
 	    " FROM %s"
 	    " JOIN workspaces w ON w.id = e.workspace_id"
 	    " LEFT JOIN links l ON l.workspace_id = e.workspace_id"
@@ -127,6 +153,14 @@ rows_query(const char *from, const char *where)
 	    " LEFT JOIN visitors v ON v.workspace_id = e.workspace_id"
 	    " AND v.id = e.visitor_id"
 	    "%s",
+	    tags ? "(SELECT json_agg(ft.name)::text FROM link_tags flt"
+		   " JOIN tags ft ON ft.workspace_id = flt.workspace_id"
+		   " AND ft.id = flt.tag_id"
+		   " WHERE flt.workspace_id = e.workspace_id"
+		   " AND flt.link_id = e.link_id)"
+		 : "NULL",
+	    props ? "CASE WHEN e.properties <> '{}' THEN e.properties::text END"
+		  : "NULL",
 	    cols, from, where);
 	free(cols);
 	return sql;
@@ -657,12 +691,18 @@ step_tick(void)
 	metrics_histogram_observe("linkpulse_rules_tick_duration_seconds",
 				  "Time to evaluate every rule once.", "",
 				  mono_sec() - started);
-	metrics_gauge_set("linkpulse_rules_groups",
-			  "Groups (rule and key) held by the rules engine.", "",
-			  (double)eval_groups(engine));
-	metrics_gauge_set("linkpulse_rules_state_bytes",
-			  "Memory held by the rules' windows and alerts.", "",
-			  (double)eval_bytes(engine));
+	if (run.now - stats_at >= STATS_EVERY_MS) {
+		/* A walk over every group: not at every tick. */
+		stats_at = run.now;
+		metrics_gauge_set(
+		    "linkpulse_rules_groups",
+		    "Groups (rule and key) held by the rules engine.", "",
+		    (double)eval_groups(engine));
+		metrics_gauge_set(
+		    "linkpulse_rules_state_bytes",
+		    "Memory held by the rules' windows and alerts.", "",
+		    (double)eval_bytes(engine));
+	}
 	ch = eval_take(engine, &n);
 	arr = orphans != NULL ? orphans : json_array();
 	orphans = NULL;
@@ -784,6 +824,10 @@ alerts_set_rules(struct rule_set *set)
 	if (engine == NULL)
 		engine = eval_new();
 	eval_set_rules(engine, set, wall_ms());
+	/* The row queries read what the new rules need. */
+	free(sql_rows);
+	free(sql_warm);
+	sql_rows = sql_warm = NULL;
 }
 
 const struct rule_set *

@@ -50,6 +50,7 @@ struct vent {
 struct vset {
 	struct vent *v;
 	uint32_t cap, n;
+	int64_t oldest; /* no entry was last seen before this */
 };
 
 struct group {
@@ -264,6 +265,7 @@ vset_rebuild(struct vset *s, uint32_t cap, int64_t keep_after)
 
 	s->cap = cap;
 	s->n = 0;
+	s->oldest = INT64_MAX;
 	s->v = cap > 0 ? xcalloc(cap, sizeof(*s->v)) : NULL;
 	for (uint32_t i = 0; i < old.cap; i++)
 		if (old.v[i].h != 0 && old.v[i].t > keep_after)
@@ -291,6 +293,8 @@ vset_put(struct vset *s, uint64_t h, int64_t t)
 	if ((s->n + 1) * 4 > s->cap * 3)
 		vset_rebuild(s, s->cap == 0 ? 8 : s->cap * 2, INT64_MIN);
 	v = vset_slot(s, h);
+	if (s->n == 0 || t < s->oldest)
+		s->oldest = t;
 	if (v->h == 0) {
 		v->h = h;
 		v->t = t;
@@ -305,14 +309,22 @@ static void
 vset_expire(struct vset *s, int64_t t)
 {
 	uint32_t live = 0, cap;
+	int64_t oldest = INT64_MAX;
 
-	if (s->n == 0)
+	/* Nothing that old: no need to look (the usual case at a tick). */
+	if (s->n == 0 || s->oldest > t)
 		return;
-	for (uint32_t i = 0; i < s->cap; i++)
-		if (s->v[i].h != 0 && s->v[i].t > t)
+	for (uint32_t i = 0; i < s->cap; i++) {
+		if (s->v[i].h != 0 && s->v[i].t > t) {
 			live++;
-	if (live == s->n)
+			if (s->v[i].t < oldest)
+				oldest = s->v[i].t;
+		}
+	}
+	if (live == s->n) {
+		s->oldest = oldest;
 		return;
+	}
 	for (cap = 8; cap * 3 < live * 4 + 4; cap *= 2)
 		;
 	vset_rebuild(s, live == 0 ? 0 : cap, t);

@@ -197,6 +197,8 @@ struct filter {
 	struct fnode *root;
 	bool uses_link;
 	bool uses_visitor;
+	bool uses_tags;
+	bool uses_properties;
 };
 
 struct fparse {
@@ -208,6 +210,8 @@ struct fparse {
 	bool too_many;
 	bool uses_link;
 	bool uses_visitor;
+	bool uses_tags;
+	bool uses_properties;
 };
 
 static void perr(struct fparse *, const yaml_node_t *, const char *path,
@@ -574,6 +578,10 @@ cond_add(struct fparse *p, struct fnode *parent, const struct field *f,
 		p->uses_link = true;
 	if (f->join == FJ_VISITOR)
 		p->uses_visitor = true;
+	if (f->type == FT_TAG)
+		p->uses_tags = true;
+	if (f == &property_field)
+		p->uses_properties = true;
 }
 
 /* A condition on one value, v, which it takes over. */
@@ -885,6 +893,8 @@ filter_parse(yaml_document_t *doc, yaml_node_t *node, const char *file,
 	f->root = root;
 	f->uses_link = p.uses_link;
 	f->uses_visitor = p.uses_visitor;
+	f->uses_tags = p.uses_tags;
+	f->uses_properties = p.uses_properties;
 	return f;
 }
 
@@ -907,6 +917,18 @@ bool
 filter_uses_visitor(const struct filter *f)
 {
 	return f->uses_visitor;
+}
+
+bool
+filter_uses_tags(const struct filter *f)
+{
+	return f->uses_tags;
+}
+
+bool
+filter_uses_properties(const struct filter *f)
+{
+	return f->uses_properties;
 }
 
 const char *

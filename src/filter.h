@@ -60,6 +60,10 @@ char *filter_sql(const struct filter *, int first_param,
 /* Whether the filter reads the event's link or visitor (joins needed). */
 bool filter_uses_link(const struct filter *);
 bool filter_uses_visitor(const struct filter *);
+/* Whether it reads link.tag, or properties.KEY (filter_row's tags, property).
+ */
+bool filter_uses_tags(const struct filter *);
+bool filter_uses_properties(const struct filter *);
 
 /*
  * Field names, for other parts of a rule that name fields (group_by,
