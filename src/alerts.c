@@ -534,6 +534,7 @@ step_warm(void)
 	memcpy(params, run.batch->bounds, sizeof run.batch->bounds);
 	params[6] = since;
 	run.warm_events = 0;
+	queries_build();
 	sql =
 	    xprintf("DECLARE lp_alerts_warm NO SCROLL CURSOR FOR %s", sql_warm);
 	db_conn_query(run.conn, 0, sql, 7, params, warm_declared, NULL);
@@ -559,6 +560,7 @@ step_feed(void)
 		step_tick();
 		return;
 	}
+	queries_build(); /* a reload may have changed them meanwhile */
 	db_conn_query(run.conn, 0, sql_rows, 6, run.batch->bounds, rows_cb,
 		      NULL);
 }
