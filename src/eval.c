@@ -28,11 +28,14 @@
 /* Joins a group key's parts: a byte no field value holds in practice. */
 #define SEP '\x1f'
 
+/* 16 bytes: a rule counts a numerator (ratio) or sums a field, not both. */
 struct bucket {
 	int64_t k;
-	uint32_t n;   /* events */
-	uint32_t num; /* ratio: events matching the numerator */
-	double sum;   /* sum, avg: the field's total */
+	uint32_t n; /* events */
+	union {
+		uint32_t num; /* ratio: events matching the numerator */
+		float sum;    /* sum, avg: the field's total */
+	} x;
 };
 
 /* Buckets in time order, sparse: only those that had events. */
@@ -404,8 +407,8 @@ window_sums(const struct buckets *b, int64_t w, int64_t to, int64_t len)
 		if (b->v[i].k < lo || b->v[i].k > hi)
 			continue;
 		s.n += b->v[i].n;
-		s.num += b->v[i].num;
-		s.sum += b->v[i].sum;
+		s.num += b->v[i].x.num;
+		s.sum += b->v[i].x.sum;
 	}
 	return s;
 }
@@ -1549,9 +1552,10 @@ observe(struct crule *c, struct group *g, const struct eval_event *ev)
 		bucket_at(&g->hist, bucket_of(ev->t_ms, c->hist_width))->n++;
 	b = bucket_at(&g->bk, bucket_of(ev->t_ms, c->width));
 	b->n++;
-	b->sum += x;
-	if (c->numerator != NULL && filter_match(c->numerator, &ev->row))
-		b->num++;
+	if (c->numerator != NULL)
+		b->x.num += filter_match(c->numerator, &ev->row);
+	else
+		b->x.sum += (float)x;
 }
 
 void
