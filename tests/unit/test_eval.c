@@ -16,6 +16,7 @@
 #include "rules.h"
 #include "util.h"
 #include "ut.h"
+#include "ut_row.h"
 
 /* Monday 2026-01-05 00:00:00 UTC: every window below divides it. */
 #define T0   1767571200000LL
@@ -71,77 +72,24 @@ reload(struct eval *e, const char *text, int64_t now)
 
 /* ---- events */
 
-#define EV_MAX 8
-
-/* An event: fields from "name=value" strings (see feed). */
-struct ev {
-	const char *values[64];
-	const char *tags[EV_MAX];
-	char pkeys[EV_MAX][32];
-	const char *pvals[EV_MAX];
-	int nprops;
-	struct eval_event ev;
-};
-
-static const char *
-ev_property(const struct filter_row *row, const char *key)
-{
-	const struct ev *x = row->arg;
-
-	for (int i = 0; i < x->nprops; i++)
-		if (strcmp(x->pkeys[i], key) == 0)
-			return x->pvals[i];
-	return NULL;
-}
-
 /*
  * Feeds one event at t in workspace ws; its fields are "name=value"
- * strings, NULL-terminated: a field of the table, "link.tag=T" or
- * "properties.KEY=V".  Fields not named are NULL.
+ * strings, NULL-terminated (ut_row.h).
  */
 static void
 feed(struct eval *e, bool warming, int64_t t, const char *ws, ...)
 {
-	struct ev x;
-	const char *s, *eq;
-	char name[64];
+	struct eval_event ev;
+	struct ut_row x;
 	va_list ap;
-	size_t len;
-	int i;
 
-	memset(&x, 0, sizeof x);
-	CHECK((size_t)filter_nfields() <= nitems(x.values));
-	x.ev.t_ms = t;
-	x.ev.workspace = ws;
-	x.ev.row.values = x.values;
-	x.ev.row.tags = x.tags;
-	x.ev.row.property = ev_property;
-	x.ev.row.arg = &x;
 	va_start(ap, ws);
-	while ((s = va_arg(ap, const char *)) != NULL) {
-		eq = strchr(s, '=');
-		CHECK(eq != NULL);
-		if (eq == NULL)
-			continue;
-		len = (size_t)(eq - s);
-		if (len == 8 && strncmp(s, "link.tag", 8) == 0) {
-			CHECK(x.ev.row.ntags < EV_MAX);
-			x.tags[x.ev.row.ntags++] = eq + 1;
-		} else if (len > 11 && strncmp(s, "properties.", 11) == 0) {
-			CHECK(x.nprops < EV_MAX);
-			snprintf(x.pkeys[x.nprops], sizeof x.pkeys[0], "%.*s",
-				 (int)(len - 11), s + 11);
-			x.pvals[x.nprops++] = eq + 1;
-		} else {
-			snprintf(name, sizeof name, "%.*s", (int)len, s);
-			i = filter_field_index(name);
-			CHECK(i >= 0);
-			if (i >= 0)
-				x.values[i] = eq + 1;
-		}
-	}
+	ut_row_vset(&x, ap);
 	va_end(ap);
-	eval_event(e, &x.ev, warming);
+	ev.t_ms = t;
+	ev.workspace = ws;
+	ev.row = x.row;
+	eval_event(e, &ev, warming);
 }
 
 /* n events at t, each with the one field f ("name=value", or NULL). */

@@ -11,6 +11,7 @@
 
 #include "filter.h"
 #include "ut.h"
+#include "ut_row.h"
 
 /* The filter at the root of text, or NULL with errors in errs. */
 static struct filter *
@@ -598,84 +599,20 @@ test_field_kinds(void)
 
 /* ---- filter_match */
 
-#define EV_MAX 16
-
-/* An event for filter_match, from "name=value" strings (see ev_set). */
-struct ev {
-	const char *values[64];
-	const char *tags[EV_MAX];
-	const char *pkeys[EV_MAX];
-	size_t pklens[EV_MAX];
-	const char *pvals[EV_MAX];
-	size_t nprops;
-	int calls; /* of the property function */
-	struct filter_row row;
-};
-
-static const char *
-ev_property(const struct filter_row *row, const char *key)
-{
-	struct ev *e = row->arg;
-
-	e->calls++;
-	for (size_t i = 0; i < e->nprops; i++)
-		if (strncmp(e->pkeys[i], key, e->pklens[i]) == 0 &&
-		    key[e->pklens[i]] == '\0')
-			return e->pvals[i];
-	return NULL;
-}
-
-/*
- * Sets e from "name=value" strings, NULL-terminated: a field of the table,
- * "link.tag=T" (one tag each time) or "properties.KEY=V".  Fields not named
- * are NULL, as are properties not named.  The strings must outlive e.
- */
+/* An event for filter_match, from "name=value" strings (ut_row.h). */
 static void
-ev_set(struct ev *e, ...)
+ev_set(struct ut_row *e, ...)
 {
-	const char *s, *eq;
 	va_list ap;
-	size_t len;
-	int i;
 
-	memset(e, 0, sizeof(*e));
-	CHECK((size_t)filter_nfields() <= nitems(e->values));
-	e->row.values = e->values;
-	e->row.tags = e->tags;
-	e->row.property = ev_property;
-	e->row.arg = e;
 	va_start(ap, e);
-	while ((s = va_arg(ap, const char *)) != NULL) {
-		eq = strchr(s, '=');
-		CHECK(eq != NULL);
-		if (eq == NULL)
-			continue;
-		len = (size_t)(eq - s);
-		if (len == 8 && strncmp(s, "link.tag", 8) == 0) {
-			CHECK(e->row.ntags < EV_MAX);
-			e->tags[e->row.ntags++] = eq + 1;
-		} else if (len > 11 && strncmp(s, "properties.", 11) == 0) {
-			CHECK(e->nprops < EV_MAX);
-			e->pkeys[e->nprops] = s + 11;
-			e->pklens[e->nprops] = len - 11;
-			e->pvals[e->nprops++] = eq + 1;
-		} else {
-			char name[64];
-
-			CHECK(len < sizeof(name));
-			snprintf(name, sizeof(name), "%.*s", (int)len, s);
-			i = filter_field_index(name);
-			CHECK(i >= 0);
-			if (i >= 0)
-				e->values[i] = eq + 1;
-		}
-	}
+	ut_row_vset(e, ap);
 	va_end(ap);
 }
 
 /* Whether the filter text matches e; -1 if it does not load. */
 static int
-match(const char *text, const struct ev *e)
+match(const char *text, const struct ut_row *e)
 {
 	struct filter *f = parse_ok(text);
 	bool m;
@@ -694,7 +631,7 @@ match(const char *text, const struct ev *e)
 static void
 test_match_text(void)
 {
-	struct ev fr, de, none;
+	struct ut_row fr, de, none;
 
 	ev_set(&fr, "country=FR", "city=Paris",
 	       "referrer=https://news.example/a?b=%_",
@@ -764,7 +701,7 @@ test_match_text(void)
 static void
 test_match_enum(void)
 {
-	struct ev ok, err, mobile;
+	struct ut_row ok, err, mobile;
 
 	ev_set(&ok, "status=ok", "action=ACTION_SCAN", NULL);
 	ev_set(&err, "status=error", "action=ACTION_CLICK",
@@ -794,7 +731,7 @@ test_match_enum(void)
 static void
 test_match_integers(void)
 {
-	struct ev nine, ten, neg, none, bad;
+	struct ut_row nine, ten, neg, none, bad;
 
 	ev_set(&nine, "asn=9", "visitor.lead_score=9",
 	       "visitor.engagement_level=70", NULL);
@@ -860,7 +797,7 @@ test_match_long_lists(void)
 					   "asn=13", "asn=40",	"asn=41",
 					   "asn=99", "asn=100", "asn=12345"};
 	char text[4096];
-	struct ev e;
+	struct ut_row e;
 	size_t n;
 
 	n = (size_t)snprintf(text, sizeof(text), "asn: [");
@@ -896,7 +833,7 @@ test_match_long_lists(void)
 static void
 test_match_bool(void)
 {
-	struct ev t, f, tt, ff, none;
+	struct ut_row t, f, tt, ff, none;
 
 	ev_set(&t, "is_bot=t", NULL);
 	ev_set(&f, "is_bot=f", NULL);
@@ -931,7 +868,7 @@ test_match_bool(void)
 static void
 test_match_uuid(void)
 {
-	struct ev link, other, none;
+	struct ut_row link, other, none;
 
 	ev_set(&link, "link=" UUID_LOWER, "visitor=" UUID_OTHER, NULL);
 	ev_set(&other, "link=" UUID_OTHER, NULL);
@@ -958,7 +895,7 @@ test_match_uuid(void)
 static void
 test_match_link_tag(void)
 {
-	struct ev two, one, none;
+	struct ut_row two, one, none;
 
 	ev_set(&two, "link.tag=pricing", "link.tag=promo-spring", NULL);
 	ev_set(&one, "link.tag=promo", NULL);
@@ -1006,7 +943,7 @@ test_match_link_tag(void)
 static void
 test_match_properties(void)
 {
-	struct ev pro, free_plan, none;
+	struct ut_row pro, free_plan, none;
 	struct filter *f;
 
 	ev_set(&pro, "properties.plan=pro", "properties.a.b-c_9=x",
@@ -1051,7 +988,7 @@ test_match_properties(void)
 static void
 test_match_any_all_not(void)
 {
-	struct ev fr, de, bot, none;
+	struct ut_row fr, de, bot, none;
 
 	ev_set(&fr, "country=FR", "is_bot=f", "status=ok", NULL);
 	ev_set(&de, "country=DE", "city=Berlin", "status=blocked", NULL);
@@ -1134,7 +1071,7 @@ test_match_null_semantics(void)
 	    "link.tag: {exists: true}",
 	    "properties.plan: pro",
 	};
-	struct ev none;
+	struct ut_row none;
 	char text[256];
 
 	ev_set(&none, NULL);
@@ -1157,7 +1094,7 @@ test_match_null_semantics(void)
 static void
 test_field_positions(void)
 {
-	struct ev e;
+	struct ut_row e;
 	int n = filter_nfields(), i;
 
 	CHECK(n == 41);
