@@ -51,6 +51,8 @@
 /* Ticks this far apart mean another instance led meanwhile. */
 #define GAP_MS	5000
 #define TICK_MS 1000
+/* At most this long without evaluating while the pipeline is behind. */
+#define BEHIND_MAX_MS 30000
 
 /* The columns before the fields in a row query. */
 enum { COL_WS, COL_T, COL_TAGS, COL_PROPS, COL_FIELDS };
@@ -62,6 +64,7 @@ static int64_t last_run;
 static int64_t pruned_at;
 static int64_t stats_at;
 static int64_t ticked_at;
+static bool behind;
 static int64_t retention_ms = 30LL * 86400000;
 static long queued;
 static char *sql_rows, *sql_warm;
@@ -695,7 +698,18 @@ step_tick(void)
 	 * batch: a busy stream has several batches a second, and a tick
 	 * walks every group.  Event kinds fired as the batch was fed.
 	 */
-	if (run.now - ticked_at >= TICK_MS - 50) {
+	/*
+	 * While the pipeline is behind, the windows lack the events still
+	 * waiting: a flatline would fire on a busy link.  Evaluation waits
+	 * for the pipeline to catch up, for up to BEHIND_MAX_MS.
+	 */
+	if (run.batch->more && run.now - ticked_at < BEHIND_MAX_MS) {
+		if (!behind)
+			log_info("alerts: the pipeline is behind; rules are "
+				 "evaluated once it has caught up");
+		behind = true;
+	} else if (run.now - ticked_at >= TICK_MS - 50) {
+		behind = false;
 		ticked_at = run.now;
 		eval_tick(engine, run.now);
 		metrics_histogram_observe(

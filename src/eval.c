@@ -119,7 +119,8 @@ struct crule {
 	/* groups */
 	struct group **slots;
 	uint32_t cap, n;
-	bool warm; /* wants warming */
+	bool warm;	   /* wants warming */
+	uint64_t seed_gen; /* flatline: links_gen when last seeded */
 	int64_t last_eval, events;
 };
 
@@ -147,6 +148,7 @@ struct eval {
 	int nchanges, capchanges;
 	struct wslinks *links;
 	int nlinks;
+	uint64_t links_gen; /* moves at every eval_set_links */
 	bool cleared;
 };
 
@@ -1631,6 +1633,7 @@ seed(struct eval *e, struct crule *c)
 {
 	const struct rule_flatline *p = c->r->params;
 
+	c->seed_gen = e->links_gen;
 	for (uint32_t i = 0; i < c->cap; i++)
 		if (c->slots[i] != NULL)
 			c->slots[i]->seeded = false;
@@ -1665,7 +1668,8 @@ eval_tick(struct eval *e, int64_t now)
 		struct crule *c = &e->rules[i];
 
 		c->last_eval = now;
-		if (c->k == &eval_flatline)
+		/* Keys change with the links (eval_set_links seeds then). */
+		if (c->k == &eval_flatline && c->seed_gen != e->links_gen)
 			seed(e, c);
 		for (uint32_t j = 0; j < c->cap; j++) {
 			struct group *g = c->slots[j];
@@ -1770,6 +1774,8 @@ eval_restore(struct eval *e, const char *rule, const char *workspace,
 	}
 	g = group_get(c, key);
 	free(key);
+	if (c->k == &eval_flatline)
+		c->seed_gen = UINT64_MAX; /* seeded again at the next tick */
 	g->state = state;
 	g->active_at = active_at;
 	g->fired_at = fired_at;
@@ -1818,6 +1824,7 @@ eval_set_links(struct eval *e, const char *ws, char *const *ids, int n,
 	for (int i = 0; i < n; i++)
 		w->ids[i] = xstrdup(ids[i]);
 	w->n = n;
+	e->links_gen++;
 	if (first)
 		w->since = INT64_MIN / 2;
 	seed_all(e);

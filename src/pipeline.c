@@ -367,6 +367,7 @@ batch_opened(PGresult *res, const char *error, void *arg)
 	}
 	p->batch.nevents = atoi(PQgetvalue(res, 0, 6));
 	p->complete = strcmp(PQgetvalue(res, 0, 7), "t") == 0;
+	p->batch.more = !p->complete;
 	p->newest_received =
 	    PQgetisnull(res, 0, 8) ? 0 : strtod(PQgetvalue(res, 0, 8), NULL);
 

@@ -26,6 +26,8 @@ struct pipeline_batch {
 	/* The six parameters of lp_batch_events, in order. */
 	const char *bounds[6];
 	int nevents;
+	/* More events are waiting after this batch: the pipeline is behind. */
+	bool more;
 	/*
 	 * The batch's events (every column of events, ordered by xid, id)
 	 * when a consumer asked for rows; NULL otherwise.
