@@ -152,6 +152,10 @@ static const struct cfg_key cfg_keys[] = {
     {KEY("pipeline.batch_size", CFG_INT, pipeline.batch_size, "1000",
 	 RELOADABLE),
      .min = 1, .max = 100000},
+    /* A pipeline that fell behind doubles its batches up to this. */
+    {KEY("pipeline.batch_max", CFG_INT, pipeline.batch_max, "20000",
+	 RELOADABLE),
+     .min = 1, .max = 1000000},
     {KEY("pipeline.poll_interval", CFG_DURATION, pipeline.poll_interval_ms,
 	 "1s", RELOADABLE),
      .min = 10},

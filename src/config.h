@@ -85,6 +85,7 @@ struct lp_config {
 
 	struct {
 		int batch_size;
+		int batch_max;
 		int64_t poll_interval_ms;
 		int64_t lease_ms;
 	} pipeline;

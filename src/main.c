@@ -473,6 +473,7 @@ apply_config(struct daemon *d, struct lp_config *cfg, struct strlist *errs)
 		    d->pipeline,
 		    &(struct pipeline_options){
 			.batch_size = cfg->pipeline.batch_size,
+			.batch_max = cfg->pipeline.batch_max,
 			.poll_interval_ms = cfg->pipeline.poll_interval_ms,
 			.lease_ms = cfg->pipeline.lease_ms,
 		    });
@@ -658,6 +659,7 @@ start(struct daemon *d)
 	    d->base, d->db,
 	    &(struct pipeline_options){
 		.batch_size = d->cfg->pipeline.batch_size,
+		.batch_max = d->cfg->pipeline.batch_max,
 		.poll_interval_ms = d->cfg->pipeline.poll_interval_ms,
 		.lease_ms = d->cfg->pipeline.lease_ms,
 	    });

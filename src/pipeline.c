@@ -70,6 +70,7 @@ struct pipeline {
 	size_t next_consumer;
 	bool ticking; /* an empty batch run for the consumers' timers */
 	int last_waiting_pid;
+	int limit; /* the next batch's most events */
 };
 
 static const char sql_lease[] =
@@ -180,6 +181,24 @@ batch_over(struct pipeline *p, bool again)
 		pipeline_wake(p);
 }
 
+/*
+ * The next batch may take twice what this one took, between batch_size and
+ * batch_max: a pipeline that fell behind catches up in a few large batches
+ * (each batch's fixed costs, and each hot rollup row's rewrite, are paid
+ * once for many events), and one that keeps up returns to small ones.
+ */
+static void
+next_limit(struct pipeline *p, int n)
+{
+	int64_t want = 2 * (int64_t)n;
+
+	if (want > p->opts.batch_max)
+		want = p->opts.batch_max;
+	if (want < p->opts.batch_size)
+		want = p->opts.batch_size;
+	p->limit = (int)want;
+}
+
 static void
 batch_failed(struct pipeline *p, const char *what, const char *error)
 {
@@ -190,6 +209,8 @@ batch_failed(struct pipeline *p, const char *what, const char *error)
 			consumers[i]->aborted();
 	metrics_counter_add("linkpulse_pipeline_batch_failures_total",
 			    "Batches rolled back after an error.", "", 1);
+	/* Perhaps it was too large for the statement timeout. */
+	next_limit(p, 0);
 	/* Releasing a connection inside a transaction rolls it back. */
 	batch_over(p, false);
 	if (!p->stopping)
@@ -240,6 +261,7 @@ committed(PGresult *res, const char *error, void *arg)
 		if (consumers[i]->committed != NULL && (n > 0 || p->ticking))
 			consumers[i]->committed(&p->batch);
 	}
+	next_limit(p, n);
 	/* A snapshot pair with events left is walked on at once. */
 	batch_over(p, !p->complete);
 }
@@ -401,7 +423,7 @@ begun(PGresult *res, const char *error, void *arg)
 		batch_failed(p, "BEGIN", error);
 		return;
 	}
-	snprintf(limit, sizeof limit, "%d", p->opts.batch_size);
+	snprintf(limit, sizeof limit, "%d", p->limit);
 	db_conn_query(p->conn, 0, sql_batch, 2, params, batch_opened, p);
 }
 
@@ -560,6 +582,9 @@ pipeline_new(struct event_base *base, struct db_pool *db,
 	p->opts = *opts;
 	if (p->opts.batch_size <= 0)
 		p->opts.batch_size = 1000;
+	if (p->opts.batch_max < p->opts.batch_size)
+		p->opts.batch_max = p->opts.batch_size;
+	p->limit = p->opts.batch_size;
 	if (p->opts.poll_interval_ms <= 0)
 		p->opts.poll_interval_ms = 1000;
 	if (p->opts.lease_ms <= 0)
@@ -585,8 +610,8 @@ pipeline_new(struct event_base *base, struct db_pool *db,
 	set_leader_metric(p);
 	metrics_counter_add("linkpulse_pipeline_events_total",
 			    "Events consumed by the pipeline.", "", 0);
-	log_info("pipeline: instance %s, batches of up to %d events", p->owner,
-		 p->opts.batch_size);
+	log_info("pipeline: instance %s, batches of %d up to %d events",
+		 p->owner, p->opts.batch_size, p->opts.batch_max);
 	return p;
 }
 
@@ -594,6 +619,10 @@ void
 pipeline_set_options(struct pipeline *p, const struct pipeline_options *opts)
 {
 	p->opts.batch_size = opts->batch_size;
+	p->opts.batch_max = opts->batch_max < opts->batch_size
+				? opts->batch_size
+				: opts->batch_max;
+	next_limit(p, 0);
 	if (opts->poll_interval_ms != p->opts.poll_interval_ms) {
 		p->opts.poll_interval_ms = opts->poll_interval_ms;
 		schedule(p->poll_ev, p->opts.poll_interval_ms);

@@ -86,6 +86,7 @@ void pipeline_run_sql(struct pipeline_batch *, struct db_conn *,
 
 struct pipeline_options {
 	int batch_size;		  /* events per batch, default 1000 */
+	int batch_max;		  /* when behind, up to this; default 20000 */
 	int64_t poll_interval_ms; /* fallback poll, default 1 s */
 	int64_t lease_ms;	  /* leadership lease, default 3 s */
 };

@@ -91,7 +91,8 @@ def test_batches_are_bounded(db, daemon):
     ws = Workspace(db, 3)
     for i, link in enumerate(ws.links):
         ws.insert(link, 40 + i)
-    d = daemon(db, settings=dict(FAST, **{"pipeline.batch_size": 10}))
+    d = daemon(db, settings=dict(FAST, **{"pipeline.batch_size": 10,
+                                          "pipeline.batch_max": 10}))
     wait_until(lambda: caught_up(db), 15, "the backlog consumed")
     assert_exactly_once(db)
     m = d.metrics()
@@ -99,6 +100,29 @@ def test_batches_are_bounded(db, daemon):
     assert m.get("linkpulse_pipeline_batches_total") >= 13
     assert m.get("linkpulse_pipeline_batch_size_bucket", le="10") == m.get(
         "linkpulse_pipeline_batch_size_count")
+
+
+def test_a_backlog_is_read_in_growing_batches(db, daemon):
+    # 10, 20, 40, then 40s: full batches double up to batch_max.
+    ws = Workspace(db, 3)
+    for i, link in enumerate(ws.links):
+        ws.insert(link, 100 + i)
+    d = daemon(db, settings=dict(FAST, **{"pipeline.batch_size": 10,
+                                          "pipeline.batch_max": 40}))
+    wait_until(lambda: caught_up(db), 15, "the backlog consumed")
+    assert_exactly_once(db)
+    m = d.metrics()
+    assert m.get("linkpulse_pipeline_events_total") == 303
+    batches = m.get("linkpulse_pipeline_batch_size_count")
+    assert m.get("linkpulse_pipeline_batch_size_bucket", le="50") == batches
+    assert m.get("linkpulse_pipeline_batch_size_bucket", le="10") < batches
+    assert 8 <= batches <= 12, batches
+    # Once it keeps up, one event is a batch of one again.
+    ws.insert(ws.links[0], 1)
+    wait_until(lambda: raw_total(db) == 304 and caught_up(db), 10, "a late event consumed")
+    m2 = d.metrics()
+    assert m2.get("linkpulse_pipeline_batch_size_bucket", le="1") == \
+        m.get("linkpulse_pipeline_batch_size_bucket", le="1") + 1
 
 
 def test_events_written_while_stopped_and_while_cut_off(db, daemon):

@@ -229,7 +229,8 @@ def test_scores_match_the_model(db, daemon, batch_size):
                   logistic={"midpoint": 45, "steepness": 0.15})
     # batch_size 1: every event is a batch of its own, even those one
     # statement inserted together; the scores are the same.
-    daemon(db, dict(FAST, **model.settings(), **{"pipeline.batch_size": batch_size}))
+    daemon(db, dict(FAST, **model.settings(), **{"pipeline.batch_size": batch_size,
+                                                 "pipeline.batch_max": batch_size}))
     ws = Workspace(db)
     pricing = ws.link(tags=["pricing"])
     plans = ws.link(tags=["pricing", "demo"])
