@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "eval.h"
+#include "filter_index.h"
 #include "rules.h"
 #include "util.h"
 
@@ -144,6 +145,10 @@ struct eval {
 	int nretired, ngraveyard;
 	struct crule *rules;
 	int nrules;
+	/* The rules an event may match (their filters, indexed). */
+	struct filter_index *index;
+	int *cand;
+	int candcap;
 	struct eval_alert *changes;
 	int nchanges, capchanges;
 	struct wslinks *links;
@@ -1435,6 +1440,8 @@ eval_free(struct eval *e)
 	for (int i = 0; i < e->nrules; i++)
 		crule_clear(&e->rules[i]);
 	free(e->rules);
+	filter_index_free(e->index);
+	free(e->cand);
 	eval_alerts_free(e->changes, e->nchanges);
 	for (int i = 0; i < e->nlinks; i++) {
 		struct wslinks *w = &e->links[i];
@@ -1481,6 +1488,18 @@ seed_all(struct eval *e)
 			seed(e, &e->rules[i]);
 }
 
+static void
+index_rules(struct eval *e)
+{
+	const struct filter **f = xcalloc((size_t)e->nrules + 1, sizeof(*f));
+
+	for (int i = 0; i < e->nrules; i++)
+		f[i] = e->rules[i].r->match;
+	filter_index_free(e->index);
+	e->index = filter_index_new(f, e->nrules);
+	free(f);
+}
+
 void
 eval_set_rules(struct eval *e, struct rule_set *set, int64_t now)
 {
@@ -1517,6 +1536,7 @@ eval_set_rules(struct eval *e, struct rule_set *set, int64_t now)
 	free(e->rules);
 	e->rules = next;
 	e->nrules = n;
+	index_rules(e);
 	/* Changes not yet taken may point at the old rules. */
 	if (e->set != NULL) {
 		e->retired =
@@ -1564,9 +1584,13 @@ void
 eval_event(struct eval *e, const struct eval_event *ev, bool warming)
 {
 	char key[2048];
+	int n = e->index != NULL
+		    ? filter_index_candidates(e->index, &ev->row, &e->cand,
+					      &e->candcap)
+		    : 0;
 
-	for (int i = 0; i < e->nrules; i++) {
-		struct crule *c = &e->rules[i];
+	for (int k = 0; k < n; k++) {
+		struct crule *c = &e->rules[e->cand[k]];
 		const struct rule *r = c->r;
 		struct group *g;
 

@@ -1432,6 +1432,64 @@ filter_match(const struct filter *f, const struct filter_row *row)
 	return node_match(f->root, row);
 }
 
+/*
+ * How well a condition narrows the rows down, for filter_required: 0 when
+ * it cannot serve (not a plain = or list on a field of text), else higher
+ * for the fields with more distinct values.
+ */
+static int
+required_rank(const struct fnode *n)
+{
+	if (n->kind != FN_COND || n->neg || n->key != NULL ||
+	    (n->op != OP_EQ && n->op != OP_IN))
+		return 0;
+	switch (n->field->type) {
+	case FT_UUID:
+		return 4;
+	case FT_TAG:
+		return 3;
+	case FT_TEXT:
+		return 2;
+	case FT_ENUM:
+		return 1;
+	default:
+		return 0; /* numbers compare as numbers, not as text */
+	}
+}
+
+/* The best condition every match of n needs (its ANDs walked), into *best. */
+static void
+required_walk(const struct fnode *n, const struct fnode **best)
+{
+	int r;
+
+	if (n->kind == FN_AND) {
+		for (size_t i = 0; i < n->nkids; i++)
+			required_walk(n->kids[i], best);
+		return;
+	}
+	if ((r = required_rank(n)) == 0)
+		return;
+	if (*best == NULL || r > required_rank(*best) ||
+	    (r == required_rank(*best) && n->vals.n < (*best)->vals.n))
+		*best = n;
+}
+
+bool
+filter_required(const struct filter *f, int *field, const char *const **values,
+		size_t *nvalues)
+{
+	const struct fnode *best = NULL;
+
+	required_walk(f->root, &best);
+	if (best == NULL)
+		return false;
+	*field = (int)(best->field - fields);
+	*values = (const char *const *)best->vals.v;
+	*nvalues = best->vals.n;
+	return true;
+}
+
 const char *
 filter_row_value(const struct filter_row *row, const char *name)
 {

@@ -116,6 +116,15 @@ struct filter_row {
 
 bool filter_match(const struct filter *, const struct filter_row *);
 /*
+ * For indexing many filters: a field that every match needs, with the
+ * values it may hold.  The filter matches a row only if the row's field
+ * (for link.tag, one of the link's tags) equals one of values, compared
+ * as ASCII without case.  False when there is no such field (the filter
+ * must be tried on every row).  values belong to the filter.
+ */
+bool filter_required(const struct filter *, int *field,
+		     const char *const **values, size_t *nvalues);
+/*
  * The text of one named field of a row (properties.KEY through the
  * property function), or NULL; NULL too for link.tag and unknown names.
  */

@@ -10,6 +10,7 @@
 #include <yaml.h>
 
 #include "filter.h"
+#include "filter_index.h"
 #include "ut.h"
 #include "ut_row.h"
 
@@ -1136,6 +1137,212 @@ test_field_positions(void)
 	CHECK(filter_row_value(&e.row, "properties.plan") == NULL);
 }
 
+/* ---- filter_required and filter_index */
+
+/* The field and values text's filter requires, as "field=v1|v2", or "-". */
+static char *
+required(const char *text)
+{
+	struct filter *f = parse_ok(text);
+	const char *const *values;
+	size_t n;
+	int field;
+	char *s;
+
+	if (f == NULL)
+		return xstrdup("?");
+	if (!filter_required(f, &field, &values, &n)) {
+		filter_free(f);
+		return xstrdup("-");
+	}
+	s = xstrdup(filter_field_name_at(field));
+	for (size_t i = 0; i < n; i++) {
+		char *next =
+		    xprintf("%s%c%s", s, i == 0 ? '=' : '|', values[i]);
+
+		free(s);
+		s = next;
+	}
+	filter_free(f);
+	return s;
+}
+
+#define REQUIRED(text, want)                                                   \
+	do {                                                                   \
+		char *got_ = required(text "\n");                              \
+		CHECK_STR(got_, want);                                         \
+		free(got_);                                                    \
+	} while (0)
+
+static void
+test_required_field(void)
+{
+	REQUIRED("country: FR", "country=FR");
+	REQUIRED("country: [FR, DE]", "country=DE|FR");
+	/* A link beats a tag, a tag any text, text an enumeration. */
+	REQUIRED("{action: ACTION_SCAN, country: FR, link.tag: pricing,"
+		 " link: 0b7c1a52-6f1e-4c59-9d7e-2b1f0c3d4e5a}",
+		 "link=0b7c1a52-6f1e-4c59-9d7e-2b1f0c3d4e5a");
+	REQUIRED("{action: ACTION_SCAN, country: FR, link.tag: pricing}",
+		 "link.tag=pricing");
+	REQUIRED("{action: ACTION_SCAN, country: FR}", "country=FR");
+	REQUIRED("action: ACTION_SCAN", "action=ACTION_SCAN");
+	/* Of two of a kind, the shorter list. */
+	REQUIRED("{country: [FR, DE, IT], city: Paris}", "city=Paris");
+	/* Inside all: still required; inside any, not, !=: not. */
+	REQUIRED("all: [{status: error}, {all: [{country: FR}]}]",
+		 "country=FR");
+	REQUIRED("any: [{country: FR}, {country: DE}]", "-");
+	REQUIRED("not: {country: FR}", "-");
+	REQUIRED("country: {'!=': FR}", "-");
+	REQUIRED("country: {not: [FR]}", "-");
+	REQUIRED("{country: {not: [FR]}, link.tag: {'!=': x}}", "-");
+	REQUIRED("{country: {not: [FR]}, city: Lyon}", "city=Lyon");
+	/* Prefixes, numbers, booleans, properties, exists: not. */
+	REQUIRED("utm_campaign: {prefix: spring}", "-");
+	REQUIRED("asn: 3215", "-");
+	REQUIRED("is_bot: false", "-");
+	REQUIRED("visitor.lead_score: {'>=': 80}", "-");
+	REQUIRED("properties.plan: pro", "-");
+	REQUIRED("city: {exists: true}", "-");
+	REQUIRED("{}", "-");
+}
+
+/* The candidates of row among the index's filters, as "0 3 4". */
+static char *
+candidates(const struct filter_index *x, const struct ut_row *e)
+{
+	int *out = NULL, cap = 0, n;
+	char *s = xstrdup("");
+
+	n = filter_index_candidates(x, &e->row, &out, &cap);
+	for (int i = 0; i < n; i++) {
+		char *next = xprintf("%s%s%d", s, i ? " " : "", out[i]);
+
+		free(s);
+		s = next;
+	}
+	free(out);
+	return s;
+}
+
+#define CANDIDATES(x, e, want)                                                 \
+	do {                                                                   \
+		char *got_ = candidates(x, e);                                 \
+		CHECK_STR(got_, want);                                         \
+		free(got_);                                                    \
+	} while (0)
+
+static void
+test_index_candidates(void)
+{
+	static const char *const texts[] = {
+	    "link.tag: pricing",			  /* 0 */
+	    "{link.tag: [pricing, demo], country: FR}",	  /* 1 */
+	    "country: [FR, fr]",			  /* 2 */
+	    NULL,					  /* 3: no filter */
+	    "any: [{country: FR}, {city: Berlin}]",	  /* 4 */
+	    "link: 0B7C1A52-6F1E-4C59-9D7E-2B1F0C3D4E5A", /* 5 */
+	    "{city: Paris, action: ACTION_SCAN}",	  /* 6 */
+	    "link.tag: Demo",				  /* 7 */
+	};
+	const struct filter *f[8];
+	struct filter_index *x;
+	struct ut_row e;
+
+	for (int i = 0; i < 8; i++)
+		f[i] = texts[i] != NULL ? parse_ok(texts[i]) : NULL;
+	x = filter_index_new(f, 8);
+	CHECK(filter_index_filed(x) == 6);
+
+	ev_set(&e, NULL);
+	CANDIDATES(x, &e, "3 4");
+	ev_set(&e, "country=FR", "city=Paris", NULL);
+	CANDIDATES(x, &e, "2 3 4 6");
+	/* Tags: each once, in order, though two tags find filter 1. */
+	ev_set(&e, "link.tag=pricing", "link.tag=demo", NULL);
+	CANDIDATES(x, &e, "0 1 3 4 7");
+	/* Case folded: a candidate, then filter_match decides. */
+	ev_set(&e, "link=0b7c1a52-6f1e-4c59-9d7e-2b1f0c3d4e5a", NULL);
+	CANDIDATES(x, &e, "3 4 5");
+	CHECK(filter_match(f[5], &e.row));
+	ev_set(&e, "link.tag=DEMO", NULL);
+	CANDIDATES(x, &e, "1 3 4 7");
+	CHECK(!filter_match(f[7], &e.row));
+
+	filter_index_free(x);
+	for (int i = 0; i < 8; i++)
+		if (f[i] != NULL)
+			filter_free((struct filter *)f[i]);
+}
+
+/* Every filter that matches a row is among its candidates. */
+static void
+test_index_misses_nothing(void)
+{
+	static const char *const texts[] = {
+	    "link.tag: a",
+	    "{link.tag: [a, b], country: FR}",
+	    "{country: [FR, DE], city: {not: [Paris]}}",
+	    "any: [{country: FR}, {link.tag: c}]",
+	    "{action: [ACTION_SCAN, ACTION_CLICK], status: error}",
+	    "not: {link.tag: a}",
+	    "all: [{city: [Paris, Lyon]}, {country: FR}]",
+	    "{device_type: DEVICE_TYPE_MOBILE, link.tag: {'!=': b}}",
+	    "utm_source: {prefix: ne}",
+	};
+	static const char *const countries[] = {"FR", "DE", "IT", NULL};
+	static const char *const cities[] = {"Paris", "Lyon", "Berlin", NULL};
+	static const char *const tags[] = {"a", "b", "c", "A"};
+	static const char *const actions[] = {"ACTION_SCAN", "ACTION_CLICK",
+					      "ACTION_RESCAN"};
+	enum { N = sizeof texts / sizeof *texts };
+	const struct filter *f[N];
+	struct filter_index *x;
+	int *out = NULL, cap = 0, matched = 0;
+	unsigned seed = 7;
+
+	for (int i = 0; i < N; i++)
+		f[i] = parse_ok(texts[i]);
+	x = filter_index_new(f, N);
+	for (int round = 0; round < 2000; round++) {
+		struct ut_row e;
+		int n, k = 0;
+
+		ev_set(&e, NULL);
+		seed = seed * 1103515245 + 12345;
+		e.values[filter_field_index("country")] = countries[seed % 4];
+		e.values[filter_field_index("city")] = cities[(seed >> 4) % 4];
+		e.values[filter_field_index("action")] =
+		    actions[(seed >> 8) % 3];
+		e.values[filter_field_index("status")] =
+		    (seed >> 10) % 2 ? "error" : "ok";
+		e.values[filter_field_index("device_type")] =
+		    (seed >> 11) % 2 ? "DEVICE_TYPE_MOBILE" : NULL;
+		e.values[filter_field_index("utm_source")] =
+		    (seed >> 12) % 2 ? "news" : NULL;
+		for (int t = 0; t < 4; t++)
+			if ((seed >> (16 + t)) % 2)
+				e.tags[e.row.ntags++] = tags[t];
+		n = filter_index_candidates(x, &e.row, &out, &cap);
+		for (int i = 0; i < n; i++)
+			CHECK(i == 0 || out[i - 1] < out[i]);
+		for (int i = 0; i < N; i++) {
+			if (!filter_match(f[i], &e.row))
+				continue;
+			matched++;
+			while (k < n && out[k] < i)
+				k++;
+			CHECK(k < n && out[k] == i);
+		}
+	}
+	CHECK(matched > 2000);
+	free(out);
+	filter_index_free(x);
+	for (int i = 0; i < N; i++)
+		filter_free((struct filter *)f[i]);
+}
+
 UT_MAIN("filter", UT(test_equal), UT(test_any_of), UT(test_array_quoting),
 	UT(test_not_equal), UT(test_integers), UT(test_text_operators),
 	UT(test_exists), UT(test_bool_and_uuid), UT(test_link_tag),
@@ -1149,4 +1356,5 @@ UT_MAIN("filter", UT(test_equal), UT(test_any_of), UT(test_array_quoting),
 	UT(test_match_long_lists), UT(test_match_bool), UT(test_match_uuid),
 	UT(test_match_link_tag), UT(test_match_properties),
 	UT(test_match_any_all_not), UT(test_match_null_semantics),
-	UT(test_field_positions))
+	UT(test_field_positions), UT(test_required_field),
+	UT(test_index_candidates), UT(test_index_misses_nothing))
