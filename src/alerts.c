@@ -40,7 +40,14 @@
 #include "rules.h"
 
 /* Rows read per FETCH while warming. */
-#define WARM_CHUNK 5000
+#define WARM_CHUNK 1000
+/*
+ * A batch's rows are fed, and the rules evaluated, in slices of about
+ * this many milliseconds, with a turn of the event loop between slices.
+ */
+#define SLICE_MS 10
+/* Group slots an evaluation slice walks (about half a microsecond each). */
+#define TICK_SLICE 20000
 /* How often the links flatline rules watch are read again. */
 #define LINKS_EVERY_MS 60000
 /* How often old history is pruned, and how much at a time. */
@@ -83,6 +90,10 @@ static struct {
 	pipeline_done_fn done;
 	int64_t now;
 	int64_t warm_events;
+	PGresult *rows; /* the batch's rows, fed in slices */
+	int next_row;
+	int next_rule;	   /* of an evaluation in slices */
+	double tick_spent; /* seconds, over its slices */
 } run;
 
 static const char sql_restore[] =
@@ -224,15 +235,19 @@ row_property(const struct filter_row *row, const char *key)
 	return x->last;
 }
 
-static void
-feed(PGresult *res, bool warming)
+/*
+ * Feeds rows from..PQntuples(res) until deadline (mono_ms, 0: none) has
+ * passed; returns the first row not fed.
+ */
+static int
+feed(PGresult *res, int from, bool warming, int64_t deadline)
 {
-	int nf = filter_nfields(), nrows = PQntuples(res);
+	int nf = filter_nfields(), nrows = PQntuples(res), r;
 	const char **values = xcalloc((size_t)nf + 1, sizeof(char *));
 	const char **tags = NULL;
 	size_t ntags_cap = 0;
 
-	for (int r = 0; r < nrows; r++) {
+	for (r = from; r < nrows; r++) {
 		struct rowctx x;
 		struct eval_event ev;
 		json_t *tj = NULL;
@@ -271,9 +286,15 @@ feed(PGresult *res, bool warming)
 		json_decref(tj);
 		json_decref(x.props);
 		free(x.last);
+		if (deadline != 0 && (r - from) % 256 == 255 &&
+		    mono_ms() >= deadline) {
+			r++;
+			break;
+		}
 	}
 	free(values);
 	free(tags);
+	return r;
 }
 
 /* ---- the steps ---- */
@@ -485,7 +506,7 @@ warm_fetched(PGresult *res, const char *error, void *arg)
 		fail("warming", error);
 		return;
 	}
-	feed(res, true);
+	feed(res, 0, true, 0);
 	run.warm_events += PQntuples(res);
 	if (PQntuples(res) < WARM_CHUNK) {
 		db_conn_query(run.conn, 0, "CLOSE lp_alerts_warm", 0, NULL,
@@ -546,6 +567,21 @@ step_warm(void)
 }
 
 static void
+feed_slice(void *arg)
+{
+	(void)arg;
+	run.next_row =
+	    feed(run.rows, run.next_row, false, mono_ms() + SLICE_MS);
+	if (run.next_row < PQntuples(run.rows)) {
+		pipeline_later(run.batch, feed_slice, NULL);
+		return;
+	}
+	PQclear(run.rows);
+	run.rows = NULL;
+	step_tick();
+}
+
+static void
 rows_cb(PGresult *res, const char *error, void *arg)
 {
 	(void)arg;
@@ -553,8 +589,13 @@ rows_cb(PGresult *res, const char *error, void *arg)
 		fail("reading the batch", error);
 		return;
 	}
-	feed(res, false);
-	step_tick();
+	run.rows = PQcopyResult(res, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
+	if (run.rows == NULL) {
+		fail("reading the batch", "out of memory");
+		return;
+	}
+	run.next_row = 0;
+	feed_slice(NULL);
 }
 
 static void
@@ -684,14 +725,29 @@ count_change(const struct eval_alert *a)
 			 a->notify ? ", notifying" : "");
 }
 
+static void step_changes(void);
+
+static void
+tick_slice(void *arg)
+{
+	double started = mono_sec();
+	bool done = eval_tick_part(engine, run.now, &run.next_rule, TICK_SLICE);
+
+	(void)arg;
+	run.tick_spent += mono_sec() - started;
+	if (!done) {
+		pipeline_later(run.batch, tick_slice, NULL);
+		return;
+	}
+	metrics_histogram_observe("linkpulse_rules_tick_duration_seconds",
+				  "Time to evaluate every rule once.", "",
+				  run.tick_spent);
+	step_changes();
+}
+
 static void
 step_tick(void)
 {
-	double started = mono_sec();
-	struct eval_alert *ch;
-	json_t *arr;
-	char *text;
-	int n;
 
 	/*
 	 * Condition rules are evaluated about once a second, not at every
@@ -711,12 +767,22 @@ step_tick(void)
 	} else if (run.now - ticked_at >= TICK_MS - 50) {
 		behind = false;
 		ticked_at = run.now;
-		eval_tick(engine, run.now);
-		metrics_histogram_observe(
-		    "linkpulse_rules_tick_duration_seconds",
-		    "Time to evaluate every rule once.", "",
-		    mono_sec() - started);
+		run.next_rule = 0;
+		run.tick_spent = 0;
+		tick_slice(NULL);
+		return;
 	}
+	step_changes();
+}
+
+static void
+step_changes(void)
+{
+	struct eval_alert *ch;
+	json_t *arr;
+	char *text;
+	int n;
+
 	if (run.now - stats_at >= STATS_EVERY_MS) {
 		/* A walk over every group: not at every tick. */
 		stats_at = run.now;
@@ -965,4 +1031,7 @@ alerts_shutdown(void)
 	sql_rows = sql_warm = NULL;
 	json_decref(orphans);
 	orphans = NULL;
+	if (run.rows != NULL)
+		PQclear(run.rows);
+	run.rows = NULL;
 }

@@ -1686,10 +1686,26 @@ seed(struct eval *e, struct crule *c)
 void
 eval_tick(struct eval *e, int64_t now)
 {
-	struct eval_cond cond;
+	int next = 0;
 
-	for (int i = 0; i < e->nrules; i++) {
+	while (!eval_tick_part(e, now, &next, INT64_MAX))
+		;
+}
+
+bool
+eval_tick_part(struct eval *e, int64_t now, int *next, int64_t budget)
+{
+	struct eval_cond cond;
+	int64_t walked = 0;
+
+	for (int i = *next; i < e->nrules; i++) {
 		struct crule *c = &e->rules[i];
+
+		if (walked >= budget) {
+			*next = i;
+			return false;
+		}
+		walked += c->cap;
 
 		c->last_eval = now;
 		/* Keys change with the links (eval_set_links seeds then). */
@@ -1739,6 +1755,8 @@ eval_tick(struct eval *e, int64_t now)
 		}
 		groups_sweep(c);
 	}
+	*next = e->nrules;
+	return true;
 }
 
 /* ---- listing and restoring ---- */

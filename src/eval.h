@@ -112,6 +112,14 @@ const struct rule_set *eval_rules(const struct eval *);
 void eval_event(struct eval *, const struct eval_event *, bool warming);
 /* Evaluates every condition rule at now_ms. */
 void eval_tick(struct eval *, int64_t now_ms);
+/*
+ * The same in parts, so that a caller can let other work run between
+ * them: evaluates the rules from *next on, stopping before a rule once
+ * about budget group slots were walked; true when the last rule is done
+ * (*next is then past it).  A reload between two parts is harmless: the
+ * rest of the walk evaluates the new rules from *next on.
+ */
+bool eval_tick_part(struct eval *, int64_t now_ms, int *next, int64_t budget);
 
 /*
  * The changes since the last call, oldest first; the caller frees them

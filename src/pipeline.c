@@ -59,6 +59,9 @@ struct pipeline {
 	struct event *lease_ev;
 	struct event *retry_ev;
 	struct event *watch_ev;
+	struct event *later_ev; /* pipeline_later */
+	void (*later_fn)(void *);
+	void *later_arg;
 
 	/* The batch in progress. */
 	struct db_conn *conn;
@@ -297,6 +300,34 @@ advance(struct pipeline *p)
 }
 
 /* ---- consumers ---- */
+
+static void
+later_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pipeline *p = arg;
+	void (*fn)(void *) = p->later_fn;
+
+	(void)fd;
+	(void)what;
+	p->later_fn = NULL;
+	if (fn != NULL)
+		fn(p->later_arg);
+}
+
+void
+pipeline_later(struct pipeline_batch *b, void (*fn)(void *), void *arg)
+{
+	struct pipeline *p = from_batch(b);
+	struct timeval now = {0, 0};
+
+	p->later_fn = fn;
+	p->later_arg = arg;
+	/*
+	 * A timer, not event_active: an event made active from a callback
+	 * runs in the same turn of the loop, before it polls sockets again.
+	 */
+	evtimer_add(p->later_ev, &now);
+}
 
 static void run_next_consumer(struct pipeline *);
 
@@ -601,6 +632,7 @@ pipeline_new(struct event_base *base, struct db_pool *db,
 	p->poll_ev = event_new(base, -1, EV_PERSIST, poll_cb, p);
 	p->lease_ev = event_new(base, -1, EV_PERSIST, lease_cb, p);
 	p->watch_ev = event_new(base, -1, EV_PERSIST, watch_cb, p);
+	p->later_ev = evtimer_new(base, later_cb, p);
 	schedule(p->poll_ev, p->opts.poll_interval_ms);
 	/* Renewing three times a lease keeps it through one lost renewal. */
 	schedule(p->lease_ev, p->opts.lease_ms / 3);
@@ -660,6 +692,7 @@ pipeline_free(struct pipeline *p)
 	event_free(p->poll_ev);
 	event_free(p->lease_ev);
 	event_free(p->watch_ev);
+	event_free(p->later_ev);
 	free(p);
 }
 

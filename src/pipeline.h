@@ -68,6 +68,14 @@ struct pipeline_consumer {
 };
 
 /*
+ * Runs fn(arg) at the loop's next turn, after it has polled its sockets:
+ * a consumer with a long piece of work (the rules engine) does it in
+ * slices, so that requests are served in between.  One at a time per
+ * pipeline; the batch waits for the consumer's done as always.
+ */
+void pipeline_later(struct pipeline_batch *, void (*fn)(void *), void *arg);
+
+/*
  * Most consumers are one statement per batch that reads the batch's events
  * inside PostgreSQL: sql takes the six bounds as $1..$6, and extra as $7
  * when it is not NULL.  pipeline_run_sql runs it on conn, observes its

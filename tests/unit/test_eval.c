@@ -2040,6 +2040,83 @@ test_many_groups(void)
 	done(e);
 }
 
+/* Rules of different kinds and filters, for the index and the parts. */
+#define MIXED                                                                  \
+	"rules:\n"                                                             \
+	"  - {name: a, workspace: acme, kind: threshold, op: '>', value: 1,"   \
+	"     window: 5m, group_by: [link], match: {country: FR}}\n"           \
+	"  - {name: b, workspace: acme, kind: threshold, op: '>', value: 0,"   \
+	"     window: 5m, group_by: [link], match: {link.tag: pricing}}\n"     \
+	"  - {name: c, workspace: '*', kind: threshold, op: '>', value: 2,"    \
+	"     window: 5m, group_by: [country]}\n"                              \
+	"  - {name: d, workspace: acme, kind: threshold, op: '>', value: 0,"   \
+	"     window: 5m, match: {any: [{country: DE}, {city: Paris}]}}\n"     \
+	"  - {name: e, workspace: acme, kind: threshold, op: '>', value: 0,"   \
+	"     window: 5m, group_by: [link], match: {link: " L2 "}}\n"
+
+static void
+feed_mixed(struct eval *e, int64_t t)
+{
+	feed(e, false, t, "acme", "country=FR", "link=" L1, NULL);
+	feed(e, false, t, "acme", "country=FR", "link=" L1, NULL);
+	feed(e, false, t, "acme", "country=FR", "link=" L2, "link.tag=pricing",
+	     NULL);
+	feed(e, false, t, "acme", "country=DE", "link=" L3, NULL);
+	feed(e, false, t, "other", "country=DE", "link=" L3, NULL);
+	feed(e, false, t, "other", "country=DE", "link=" L3, NULL);
+	feed(e, false, t, "acme", "city=Paris", "link.tag=demo", NULL);
+}
+
+/*
+ * The rules an event may match come from an index of their filters: every
+ * rule sees exactly the events it matches.  Evaluating in parts gives the
+ * changes of one evaluation, in the same order.
+ */
+static void
+test_index_and_parts(void)
+{
+	int64_t t = T0 + HOUR;
+	struct eval *e1 = engine(MIXED, T0), *e2 = engine(MIXED, T0);
+	struct eval_alert *c1, *c2;
+	int n1, n2, next = 0, parts = 0;
+
+	feed_mixed(e1, t);
+	feed_mixed(e2, t);
+	eval_tick(e1, t);
+	while (!eval_tick_part(e2, t, &next, 1))
+		parts++;
+	CHECK(parts >= 4);
+	c1 = eval_take(e1, &n1);
+	c2 = eval_take(e2, &n2);
+	/*
+	 * a: L1 (2 > 1); b: L2; c: FR in acme (3 > 2; DE is 1 in acme, 2 in
+	 * other); d: DE and Paris; e: L2.
+	 */
+	CHECK(n1 == 5 && n2 == n1);
+	for (int i = 0; i < n1 && i < n2; i++) {
+		CHECK_STR(c1[i].rule->name, c2[i].rule->name);
+		CHECK_STR(c1[i].value, c2[i].value);
+		CHECK_STR(c1[i].fingerprint, c2[i].fingerprint);
+		CHECK(c1[i].state == ALERT_FIRING &&
+		      c2[i].state == c1[i].state);
+	}
+	if (n1 == 5) {
+		CHECK_STR(c1[0].rule->name, "a");
+		CHECK_STR(c1[0].value, "2");
+		CHECK_STR(c1[1].rule->name, "b");
+		CHECK_STR(c1[1].value, "1");
+		CHECK_STR(c1[2].rule->name, "c");
+		CHECK_STR(c1[2].value, "3");
+		CHECK_STR(c1[3].rule->name, "d");
+		CHECK_STR(c1[3].value, "2");
+		CHECK_STR(c1[4].rule->name, "e");
+	}
+	eval_alerts_free(c1, n1);
+	eval_alerts_free(c2, n2);
+	eval_free(e1);
+	eval_free(e2);
+}
+
 UT_MAIN("eval", UT(test_state_names), UT(test_threshold_window_edges),
 	UT(test_threshold_ops), UT(test_threshold_measures),
 	UT(test_threshold_avg_empty), UT(test_threshold_for),
@@ -2057,4 +2134,5 @@ UT_MAIN("eval", UT(test_state_names), UT(test_threshold_window_edges),
 	UT(test_mute_state_machine), UT(test_mute_event_kinds),
 	UT(test_warming_and_stats), UT(test_many_groups), UT(test_reset),
 	UT(test_pending), UT(test_mute_forced_resolution),
-	UT(test_restore_flatline), UT(test_trigger_refire))
+	UT(test_restore_flatline), UT(test_trigger_refire),
+	UT(test_index_and_parts))
