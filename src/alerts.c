@@ -127,6 +127,9 @@ rules_read(bool *tags, bool *props)
 		const struct rule *r = rules_get(set, i);
 		const struct filter *f[2] = {r->match, NULL};
 
+		for (int j = 0; j < r->ngroup_by; j++)
+			*tags |= strcmp(r->group_by[j], RULE_TAG_FIELD) == 0;
+
 		if (r->kind->eval == &eval_ratio)
 			f[1] =
 			    ((const struct rule_ratio *)r->params)->numerator;

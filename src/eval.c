@@ -117,6 +117,7 @@ struct crule {
 	char **gnames;
 	int *gidx;
 	int ngroup;
+	int tag_group; /* the group field that is link.tag, or -1 */
 	/* groups */
 	struct group **slots;
 	uint32_t cap, n;
@@ -547,8 +548,8 @@ groups_sweep(struct crule *c)
 
 /* The key of an event's group for c, in buf (false when it does not fit). */
 static bool
-event_key(const struct crule *c, const struct eval_event *ev, char *buf,
-	  size_t len)
+event_key(const struct crule *c, const struct eval_event *ev, const char *tag,
+	  char *buf, size_t len)
 {
 	size_t at = 0, n;
 
@@ -557,6 +558,8 @@ event_key(const struct crule *c, const struct eval_event *ev, char *buf,
 
 		if (i < 0)
 			v = ev->workspace;
+		else if (i == c->tag_group)
+			v = tag;
 		else if (c->gidx[i] >= 0)
 			v = ev->row.values[c->gidx[i]];
 		else
@@ -1406,8 +1409,12 @@ crule_init(struct crule *c, const struct rule *r)
 			c->gnames[i] = xstrdup(r->group_by[i]);
 	}
 	c->gidx = xcalloc((size_t)c->ngroup + 1, sizeof(int));
-	for (int i = 0; i < c->ngroup; i++)
+	c->tag_group = -1;
+	for (int i = 0; i < c->ngroup; i++) {
 		c->gidx[i] = filter_field_index(c->gnames[i]);
+		if (strcmp(c->gnames[i], RULE_TAG_FIELD) == 0)
+			c->tag_group = i;
+	}
 	c->k->prepare(c);
 }
 
@@ -1580,10 +1587,32 @@ observe(struct crule *c, struct group *g, const struct eval_event *ev)
 		b->x.sum += (float)x;
 }
 
+/* An event c matched, in its group (tag: the value of link.tag). */
+static void
+group_event(struct eval *e, struct crule *c, const struct eval_event *ev,
+	    const char *tag, bool warming)
+{
+	char key[2048];
+	struct group *g;
+
+	if (!event_key(c, ev, tag, key, sizeof key))
+		return;
+	if (c->k == &eval_flatline) {
+		/* Only the seeded keys are watched. */
+		if ((g = group_find(c, key)) == NULL || !g->seeded)
+			return;
+	} else {
+		g = group_get(c, key);
+	}
+	c->events++;
+	if (!warming && c->k->on_event != NULL)
+		c->k->on_event(e, c, g, ev);
+	observe(c, g, ev);
+}
+
 void
 eval_event(struct eval *e, const struct eval_event *ev, bool warming)
 {
-	char key[2048];
 	int n = e->index != NULL
 		    ? filter_index_candidates(e->index, &ev->row, &e->cand,
 					      &e->candcap)
@@ -1592,7 +1621,6 @@ eval_event(struct eval *e, const struct eval_event *ev, bool warming)
 	for (int k = 0; k < n; k++) {
 		struct crule *c = &e->rules[e->cand[k]];
 		const struct rule *r = c->r;
-		struct group *g;
 
 		if (warming && !c->warm)
 			continue;
@@ -1601,19 +1629,14 @@ eval_event(struct eval *e, const struct eval_event *ev, bool warming)
 			continue;
 		if (r->match != NULL && !filter_match(r->match, &ev->row))
 			continue;
-		if (!event_key(c, ev, key, sizeof key))
+		if (c->tag_group < 0) {
+			group_event(e, c, ev, NULL, warming);
 			continue;
-		if (c->k == &eval_flatline) {
-			/* Only the seeded keys are watched. */
-			if ((g = group_find(c, key)) == NULL || !g->seeded)
-				continue;
-		} else {
-			g = group_get(c, key);
 		}
-		c->events++;
-		if (!warming && c->k->on_event != NULL)
-			c->k->on_event(e, c, g, ev);
-		observe(c, g, ev);
+		/* Grouped by tag: the event counts in each of its link's. */
+		for (size_t t = 0; t < ev->row.ntags; t++)
+			if (ev->row.tags[t] != NULL)
+				group_event(e, c, ev, ev->row.tags[t], warming);
 	}
 }
 

@@ -1237,7 +1237,10 @@ string_list(struct rule_parse *rp, yaml_node_t *n, const char *field,
 static bool
 group_by_item(struct rule_parse *rp, const yaml_node_t *e, const char *s)
 {
-	(void)s;
+	/* A link's tags: an event counts in the group of each (listing
+	 * it twice is an error, as for any field). */
+	if (strcmp(s, RULE_TAG_FIELD) == 0)
+		return true;
 	return event_field_ok(rp, e, "group_by", false);
 }
 

@@ -12,6 +12,8 @@
  *       kind: threshold                # a row of the kinds table
  *       match: {link.tag: spring}      # filter.h's language; default: all
  *       group_by: [link, country]      # event fields (filter.h); default: []
+ *                                      # link.tag: a group per tag of the
+ *                                      # event's link
  *       # The kind's own fields, at the same level (see the kinds below).
  *       measure: count
  *       op: ">"                        # quoted: a bare > starts YAML text
@@ -79,6 +81,9 @@
  */
 #ifndef LP_RULES_H
 #define LP_RULES_H
+
+/* The group_by field with a value per tag of the event's link. */
+#define RULE_TAG_FIELD "link.tag"
 
 #include <stdbool.h>
 #include <stddef.h>

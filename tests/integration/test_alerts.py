@@ -155,6 +155,46 @@ def test_threshold_fires_and_resolves(setup):
     assert rule["lastEvaluation"] is not None and rule["health"] == "ok"
 
 
+BY_TAG = """
+rules:
+  - name: busy-tag
+    workspace: WS
+    kind: threshold
+    match: {action: ACTION_SCAN}
+    group_by: [link.tag]
+    op: ">"
+    value: 4
+    window: 1h
+    annotations:
+      summary: "links tagged {{ labels.link.tag }}: {{ value }} scans"
+    notify: [ops]
+"""
+
+
+def test_group_by_tag_counts_each_tag_of_the_link(setup):
+    ws, d, rx, token = setup(BY_TAG)
+    both = ws.link(tags=["pricing", "demo"])
+    pricing = ws.link(tags=["pricing"])
+    untagged = ws.link()
+    ws.events(3, link_id=both, action="ACTION_SCAN")
+    ws.events(2, link_id=pricing, action="ACTION_SCAN")
+    ws.events(9, link_id=untagged, action="ACTION_SCAN")
+    ws.events(9, link_id=both, action="ACTION_CLICK")
+    rx.wait_for(1, "/hook", timeout=10)
+    time.sleep(1.5)  # another evaluation: nothing else fires
+    got = [(t, st, lab["link.tag"], ann["summary"], v)
+           for t, st, lab, ann, v in alerts_of(rx)]
+    assert got == [("alert.firing", "firing", "pricing", "links tagged pricing: 5 scans", "5")]
+    # Two more scans of the link tagged both: demo reaches 5 too.
+    ws.events(2, link_id=both, action="ACTION_SCAN")
+    rx.wait_for(2, "/hook", timeout=10)
+    got = sorted((lab["link.tag"], v) for _, _, lab, _, v in alerts_of(rx))
+    assert got == [("demo", "5"), ("pricing", "5")]
+    insts = api(d, token, "/v1/alerts").json()["alerts"]
+    assert sorted((i["labels"]["link.tag"], i["state"]) for i in insts) == \
+        [("demo", "firing"), ("pricing", "firing")]
+
+
 HYSTERESIS = """
 rules:
   - name: slow-redirects

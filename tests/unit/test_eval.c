@@ -2117,6 +2117,42 @@ test_index_and_parts(void)
 	eval_free(e2);
 }
 
+/* group_by link.tag: an event counts in the group of each of its tags. */
+static void
+test_group_by_tag(void)
+{
+	int64_t t = T0 + HOUR;
+	struct eval *e =
+	    engine(HEAD "    kind: threshold\n"
+			"    op: \">\"\n"
+			"    value: 1\n"
+			"    window: 5m\n"
+			"    group_by: [link.tag]\n"
+			"    annotations: {summary: '{{ labels.link.tag }}'}\n",
+		   T0);
+	struct list l;
+
+	feed(e, false, t, "acme", "link.tag=pricing", "link.tag=demo", NULL);
+	feed(e, false, t, "acme", "link.tag=pricing", NULL);
+	feed(e, false, t, "acme", "link.tag=spring", NULL);
+	feed(e, false, t, "acme", NULL); /* no tag: in no group */
+	CHECK(tick(e, t) == 1);
+	CHANGE(0, INACTIVE, FIRING, true);
+	l = list(e, "link.tag");
+	CHECK(l.n == 1);
+	CHECK(list_find(&l, "pricing") == 0);
+	if (l.n == 1)
+		CHECK_STR(l.value[0], "2");
+	if (nch == 1)
+		CHECK_STR(annotation(&ch[0], "summary"), "pricing");
+	feed(e, false, t + SEC, "acme", "link.tag=demo", NULL);
+	CHECK(tick(e, t + SEC) == 1);
+	l = list(e, "link.tag");
+	CHECK(l.n == 2 && list_find(&l, "demo") >= 0);
+	CHECK(eval_groups(e) == 3);
+	done(e);
+}
+
 UT_MAIN("eval", UT(test_state_names), UT(test_threshold_window_edges),
 	UT(test_threshold_ops), UT(test_threshold_measures),
 	UT(test_threshold_avg_empty), UT(test_threshold_for),
@@ -2135,4 +2171,4 @@ UT_MAIN("eval", UT(test_state_names), UT(test_threshold_window_edges),
 	UT(test_warming_and_stats), UT(test_many_groups), UT(test_reset),
 	UT(test_pending), UT(test_mute_forced_resolution),
 	UT(test_restore_flatline), UT(test_trigger_refire),
-	UT(test_index_and_parts))
+	UT(test_index_and_parts), UT(test_group_by_tag))

@@ -688,6 +688,18 @@ test_group_by(void)
 	check_error(HEAD "    kind: trigger\n"
 			 "    group_by: [link, link]\n",
 		    "t.yaml:5:22: rules[0].group_by: 'link' is listed twice");
+	check_error(HEAD "    kind: trigger\n"
+			 "    group_by: [link.tag, country, link.tag]\n",
+		    "t.yaml:5:35: rules[0].group_by: 'link.tag' is listed "
+		    "twice");
+	check_error(HEAD "    kind: trigger\n"
+			 "    group_by: [properties.plan]\n",
+		    "t.yaml:5:16: rules[0].group_by: event field "
+		    "'properties.plan' has no single value per event: it "
+		    "cannot be used here");
+	/* A link's tags: a group per tag. */
+	rules_set_free(parse_ok(HEAD "    kind: trigger\n"
+				     "    group_by: [link.tag, country]\n"));
 }
 
 static void
