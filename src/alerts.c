@@ -129,6 +129,18 @@ rules_read(bool *tags, bool *props)
 
 		for (int j = 0; j < r->ngroup_by; j++)
 			*tags |= strcmp(r->group_by[j], RULE_TAG_FIELD) == 0;
+		/* {{ event.link.tag }}, {{ event.properties.KEY }} */
+		for (int j = 0; j < r->nannotations; j++)
+			for (int k = 0; k < r->annotations[j].nparts; k++) {
+				const struct rule_tmpl_part *p =
+				    &r->annotations[j].parts[k];
+
+				if (p->ref != RULE_REF_EVENT)
+					continue;
+				*tags |= strcmp(p->text, RULE_TAG_FIELD) == 0;
+				*props |=
+				    strncmp(p->text, "properties.", 11) == 0;
+			}
 
 		if (r->kind->eval == &eval_ratio)
 			f[1] =

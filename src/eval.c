@@ -74,6 +74,8 @@ struct group {
 	int notifications;
 	double value;
 	char *text_value; /* new_value's value */
+	/* The crule's event_refs as the event that fired it had them. */
+	char **event_values;
 };
 
 /* What a kind's evaluation says about a group at a time. */
@@ -118,6 +120,9 @@ struct crule {
 	int *gidx;
 	int ngroup;
 	int tag_group; /* the group field that is link.tag, or -1 */
+	/* Event fields the annotations name ({{ event.FIELD }}), once each. */
+	const char **event_refs;
+	int nevent_refs;
 	/* groups */
 	struct group **slots;
 	uint32_t cap, n;
@@ -150,6 +155,8 @@ struct eval {
 	struct filter_index *index;
 	int *cand;
 	int candcap;
+	/* The event a kind's on_event is looking at, for its annotations. */
+	const struct eval_event *event;
 	struct eval_alert *changes;
 	int nchanges, capchanges;
 	struct wslinks *links;
@@ -433,6 +440,10 @@ group_free(struct group *g)
 	buckets_free(&g->hist);
 	free(g->seen.v);
 	free(g->text_value);
+	if (g->event_values != NULL)
+		for (char **v = g->event_values; *v != NULL; v++)
+			free(*v);
+	free(g->event_values);
 	free(g);
 }
 
@@ -587,6 +598,7 @@ struct built {
 	int nann;
 	char fingerprint[17];
 	char *value, *threshold;
+	const struct eval_event *ev; /* the firing event, if at hand */
 };
 
 static void
@@ -647,6 +659,52 @@ built_label_value(const struct built *b, const char *name)
 	return "";
 }
 
+/* An event's field as a template shows it: a link's tags joined. */
+static char *
+event_value(const struct eval_event *ev, const char *name)
+{
+	const char *v;
+	char *s, *next;
+
+	if (strcmp(name, RULE_TAG_FIELD) != 0) {
+		v = filter_row_value(&ev->row, name);
+		return xstrdup(v != NULL ? v : "");
+	}
+	s = xstrdup("");
+	for (size_t i = 0; i < ev->row.ntags; i++) {
+		next = xprintf("%s%s%s", s, i > 0 ? ", " : "", ev->row.tags[i]);
+		free(s);
+		s = next;
+	}
+	return s;
+}
+
+/* {{ event.NAME }}: from the event at hand, else as the group kept it. */
+static char *
+event_ref_text(const struct crule *c, const struct group *g,
+	       const struct built *b, const char *name)
+{
+	if (b->ev != NULL)
+		return event_value(b->ev, name);
+	for (int i = 0; i < c->nevent_refs && g->event_values != NULL; i++)
+		if (strcmp(c->event_refs[i], name) == 0)
+			return xstrdup(g->event_values[i]);
+	return xstrdup("");
+}
+
+/* Keeps the event's values of c's event_refs in g, for later renders. */
+static void
+event_keep(const struct crule *c, struct group *g, const struct eval_event *ev)
+{
+	if (g->event_values != NULL)
+		for (char **v = g->event_values; *v != NULL; v++)
+			free(*v);
+	free(g->event_values);
+	g->event_values = xcalloc((size_t)c->nevent_refs + 1, sizeof(char *));
+	for (int i = 0; i < c->nevent_refs; i++)
+		g->event_values[i] = event_value(ev, c->event_refs[i]);
+}
+
 static char *
 render(const struct crule *c, const struct group *g, const struct built *b,
        const struct rule_annotation *a)
@@ -689,6 +747,11 @@ render(const struct crule *c, const struct group *g, const struct built *b,
 		case RULE_REF_SEVERITY:
 			part = rule_severity_name(c->r->severity);
 			break;
+		case RULE_REF_EVENT:
+			free(tmp);
+			tmp = event_ref_text(c, g, b, p->text);
+			part = tmp;
+			break;
 		case RULE_REF_GROUP:
 			free(tmp);
 			tmp = xstrdup("");
@@ -721,11 +784,12 @@ static double kind_threshold(const struct crule *c);
  */
 static void
 build(const struct crule *c, const struct group *g, const char *extra_name,
-      const char *extra_value, struct built *b)
+      const char *extra_value, const struct eval_event *ev, struct built *b)
 {
 	const struct rule *r = c->r;
 
 	memset(b, 0, sizeof(*b));
+	b->ev = ev;
 	built_label(b, "alertname", r->name);
 	built_label(b, "severity", rule_severity_name(r->severity));
 	for (int i = 0; i < r->nlabels; i++)
@@ -840,7 +904,7 @@ change(struct eval *e, const struct crule *c, const struct group *g,
 						      (size_t)e->capchanges);
 	}
 	a = &e->changes[e->nchanges++];
-	build(c, g, extra_name, extra_value, &b);
+	build(c, g, extra_name, extra_value, e->event, &b);
 	alert_fill(a, c, g, &b);
 	a->from = from;
 	a->at_ms = at;
@@ -917,6 +981,12 @@ in_interval(const struct rule_interval *iv, int64_t t_ms)
 		if (min >= iv->times[i].start_min && min < iv->times[i].end_min)
 			return true;
 	return false;
+}
+
+bool
+eval_kind_per_event(const struct eval_kind *k)
+{
+	return k != NULL && k->per_event;
 }
 
 bool
@@ -1408,6 +1478,24 @@ crule_init(struct crule *c, const struct rule *r)
 		for (int i = 0; i < c->ngroup; i++)
 			c->gnames[i] = xstrdup(r->group_by[i]);
 	}
+	for (int i = 0; i < r->nannotations; i++)
+		for (int j = 0; j < r->annotations[i].nparts; j++) {
+			const struct rule_tmpl_part *p =
+			    &r->annotations[i].parts[j];
+			int k;
+
+			if (p->ref != RULE_REF_EVENT)
+				continue;
+			for (k = 0; k < c->nevent_refs; k++)
+				if (strcmp(c->event_refs[k], p->text) == 0)
+					break;
+			if (k < c->nevent_refs)
+				continue;
+			c->event_refs = xrealloc(
+			    c->event_refs,
+			    sizeof(char *) * (size_t)(c->nevent_refs + 1));
+			c->event_refs[c->nevent_refs++] = p->text;
+		}
 	c->gidx = xcalloc((size_t)c->ngroup + 1, sizeof(int));
 	c->tag_group = -1;
 	for (int i = 0; i < c->ngroup; i++) {
@@ -1429,6 +1517,9 @@ crule_clear(struct crule *c)
 		free(c->gnames[i]);
 	free(c->gnames);
 	free(c->gidx);
+	free(c->event_refs);
+	c->event_refs = NULL;
+	c->nevent_refs = 0;
 	c->slots = NULL;
 	c->cap = c->n = 0;
 }
@@ -1605,8 +1696,15 @@ group_event(struct eval *e, struct crule *c, const struct eval_event *ev,
 		g = group_get(c, key);
 	}
 	c->events++;
-	if (!warming && c->k->on_event != NULL)
+	if (!warming && c->k->on_event != NULL) {
+		int before = e->nchanges;
+
+		e->event = ev;
 		c->k->on_event(e, c, g, ev);
+		e->event = NULL;
+		if (c->nevent_refs > 0 && e->nchanges > before)
+			event_keep(c, g, ev);
+	}
 	observe(c, g, ev);
 }
 
@@ -1799,7 +1897,7 @@ eval_foreach(struct eval *e, void (*fn)(const struct eval_alert *, void *),
 			if (g == NULL || (g->state != ALERT_PENDING &&
 					  g->state != ALERT_FIRING))
 				continue;
-			build(c, g, NULL, NULL, &b);
+			build(c, g, NULL, NULL, NULL, &b);
 			alert_fill(&a, c, g, &b);
 			a.from = g->state;
 			a.at_ms = c->last_eval;

@@ -200,6 +200,8 @@ bool eval_may_notify(const struct rule *r, int64_t t_ms);
 
 /* The kinds' evaluation, for the table of kinds in rules.c. */
 struct eval_kind;
+/* Whether the kind fires on an event as it comes (trigger, new_value). */
+bool eval_kind_per_event(const struct eval_kind *);
 extern const struct eval_kind eval_threshold, eval_spike, eval_flatline,
     eval_trigger, eval_new_value, eval_cardinality, eval_ratio;
 

@@ -1061,6 +1061,37 @@ labels_text(const struct rule *r)
 	return out;
 }
 
+/*
+ * {{ event.FIELD }}: a field of the event that fired the alert, for the
+ * kinds that fire on an event.
+ */
+static bool
+event_ref(struct rule_parse *rp, const yaml_mark_t *m, const char *path,
+	  struct rule_annotation *a, const char *ref)
+{
+	const char *name = ref + 6, *hint;
+	const struct rule_kind *k = rp->kind;
+
+	if (filter_field_kind(name) == FILTER_FIELD_UNKNOWN) {
+		hint = filter_field_suggest(name);
+		ferr(rp->f, m,
+		     "rules[%d].%s: unknown event field '%s' in {{ %s }}%s%s%s",
+		     rp->index, path, name, ref, hint ? " (did you mean '" : "",
+		     hint ? hint : "", hint ? "'?)" : "");
+		return false;
+	}
+	if (k != NULL && !eval_kind_per_event(k->eval)) {
+		ferr(rp->f, m,
+		     "rules[%d].%s: {{ %s }}: a %s alert stands for many "
+		     "events; event fields are known to the kinds that fire "
+		     "on an event (trigger, new_value)",
+		     rp->index, path, ref, k->name);
+		return false;
+	}
+	tmpl_add(a, RULE_REF_EVENT, name, strlen(name));
+	return true;
+}
+
 /* Parses annotation a's source (scalar n) into its parts. */
 static bool
 template_parse(struct rule_parse *rp, const yaml_node_t *n,
@@ -1118,6 +1149,8 @@ template_parse(struct rule_parse *rp, const yaml_node_t *n,
 				free(known);
 				ok = false;
 			}
+		} else if (strncmp(ref, "event.", 6) == 0) {
+			ok &= event_ref(rp, &m, path, a, ref);
 		} else {
 			for (i = 0; i < nitems(template_refs); i++)
 				if (strcmp(template_refs[i].name, ref) == 0)
@@ -1129,7 +1162,7 @@ template_parse(struct rule_parse *rp, const yaml_node_t *n,
 				     "rules[%d].%s: unknown reference {{ %s "
 				     "}} (expected labels.NAME, value, "
 				     "threshold, window, rule, workspace, "
-				     "kind, severity or group)",
+				     "kind, severity, group or event.FIELD)",
 				     rp->index, path, ref);
 				ok = false;
 			}

@@ -186,6 +186,8 @@ enum rule_ref {
 	RULE_REF_KIND,
 	RULE_REF_SEVERITY,
 	RULE_REF_GROUP,
+	RULE_REF_EVENT, /* text is the event field's name (trigger, new_value)
+			 */
 };
 
 struct rule_tmpl_part {

@@ -489,6 +489,7 @@ rules:
     dedup: 1d
     annotations:
       summary: "{{{{ labels.visitor }}}} is a hot lead"
+      who: "{{{{ event.visitor.email }}}} of {{{{ event.visitor.company }}}}, {{{{ event.link.tag }}}}"
     notify: [sales]
 """)
     sales = dict(ws.endpoint("sales", rx.url("/sales")),
@@ -518,5 +519,6 @@ rules:
     (a,) = by_type["alert.firing"][0]["data"]["alerts"]
     assert a["labels"]["visitor"] == vid
     assert a["annotations"]["summary"] == f"{vid} is a hot lead"
+    assert a["annotations"]["who"] == "a@example.com of Acme, pricing"
     time.sleep(1.5)
     assert len(rx.requests("/sales")) == 2

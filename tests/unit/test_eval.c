@@ -940,6 +940,43 @@ test_trigger_every_event(void)
 	done(e);
 }
 
+/* {{ event.FIELD }}: the firing event's fields, kept until it resolves. */
+static void
+test_trigger_event_fields(void)
+{
+	struct eval *e =
+	    engine(HEAD "    kind: trigger\n"
+			"    dedup: 1h\n"
+			"    group_by: [visitor]\n"
+			"    annotations:\n"
+			"      summary: '{{ event.visitor.email }} scored {{ "
+			"event.visitor.lead_score }} on {{ event.link.tag }} "
+			"[{{ event.properties.plan }}] {{ event.city }}.'\n",
+		   T0);
+	struct list l;
+
+	feed(e, false, T0, "acme", "visitor=" L1,
+	     "visitor.email=ana@example.com", "visitor.lead_score=91",
+	     "link.tag=pricing", "link.tag=demo", "properties.plan=pro", NULL);
+	CHECK(take(e) == 1);
+	CHANGE(0, INACTIVE, FIRING, true);
+	if (nch == 1)
+		CHECK_STR(annotation(&ch[0], "summary"),
+			  "ana@example.com scored 91 on pricing, demo [pro] .");
+	/* Deduplicated: a later event changes nothing it says. */
+	feed(e, false, T0 + MIN, "acme", "visitor=" L1,
+	     "visitor.email=other@example.com", NULL);
+	CHECK(take(e) == 0);
+	l = list(e, NULL);
+	CHECK(l.n == 1);
+	CHECK(tick(e, T0 + HOUR) == 1);
+	CHANGE(0, FIRING, RESOLVED, false);
+	if (nch == 1)
+		CHECK_STR(annotation(&ch[0], "summary"),
+			  "ana@example.com scored 91 on pricing, demo [pro] .");
+	done(e);
+}
+
 static void
 test_trigger_dedup(void)
 {
@@ -2171,4 +2208,5 @@ UT_MAIN("eval", UT(test_state_names), UT(test_threshold_window_edges),
 	UT(test_warming_and_stats), UT(test_many_groups), UT(test_reset),
 	UT(test_pending), UT(test_mute_forced_resolution),
 	UT(test_restore_flatline), UT(test_trigger_refire),
-	UT(test_index_and_parts), UT(test_group_by_tag))
+	UT(test_index_and_parts), UT(test_group_by_tag),
+	UT(test_trigger_event_fields))

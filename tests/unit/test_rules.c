@@ -579,8 +579,42 @@ out:
 			 "      summary: Seen {{ vaule }}\n",
 		    "t.yaml:7:21: rules[0].annotations.summary: unknown "
 		    "reference {{ vaule }} (expected labels.NAME, value, "
-		    "threshold, window, rule, workspace, kind, severity or "
-		    "group)");
+		    "threshold, window, rule, workspace, kind, severity, "
+		    "group or event.FIELD)");
+	check_error(HEAD "    kind: trigger\n"
+			 "    annotations:\n"
+			 "      summary: 'by {{ event.visitor.emial }}'\n",
+		    "t.yaml:6:20: rules[0].annotations.summary: unknown event "
+		    "field 'visitor.emial' in {{ event.visitor.emial }} (did "
+		    "you mean 'visitor.email'?)");
+	check_error(HEAD "    kind: threshold\n"
+			 "    op: \">\"\n"
+			 "    value: 1\n"
+			 "    window: 5m\n"
+			 "    annotations:\n"
+			 "      summary: '{{ event.country }}'\n",
+		    "t.yaml:9:17: rules[0].annotations.summary: {{ "
+		    "event.country }}: a threshold alert stands for many "
+		    "events; event fields are known to the kinds that fire on "
+		    "an event (trigger, new_value)");
+	set =
+	    parse_ok(HEAD "    kind: trigger\n"
+			  "    annotations:\n"
+			  "      summary: '{{ event.visitor.email }} on {{ "
+			  "event.link.tag }} ({{ event.properties.plan }})'\n");
+	r = only_rule(set);
+	if (r != NULL && r->nannotations == 1) {
+		a = &r->annotations[0];
+		CHECK(a->nparts == 6);
+		if (a->nparts == 6) {
+			CHECK(a->parts[0].ref == RULE_REF_EVENT);
+			CHECK_STR(a->parts[0].text, "visitor.email");
+			CHECK(a->parts[2].ref == RULE_REF_EVENT);
+			CHECK_STR(a->parts[2].text, "link.tag");
+			CHECK_STR(a->parts[4].text, "properties.plan");
+		}
+	}
+	rules_set_free(set);
 	check_error(HEAD "    kind: trigger\n"
 			 "    group_by: [country]\n"
 			 "    annotations:\n"
