@@ -28,15 +28,15 @@
 #include "netguard.h"
 #include "outbox.h"
 #include "pipeline.h"
+#include "retention.h"
 #include "rules.h"
 #include "schema.h"
 #include "scoring.h"
 #include "sdnotify.h"
 
-#define DEFAULT_CONFIG	     SYSCONFDIR "/linkpulse/linkpulse.yaml"
-#define EVENTS_CHANNEL	     "linkpulse_events"
-#define DELIVERIES_CHANNEL   "linkpulse_deliveries"
-#define PARTITION_INTERVAL_S 3600
+#define DEFAULT_CONFIG	   SYSCONFDIR "/linkpulse/linkpulse.yaml"
+#define EVENTS_CHANNEL	   "linkpulse_events"
+#define DELIVERIES_CHANNEL "linkpulse_deliveries"
 
 struct daemon {
 	struct event_base *base;
@@ -52,7 +52,7 @@ struct daemon {
 	int draining;		/* subsystems still finishing their work */
 	struct event *sig_hup, *sig_term, *sig_int;
 	struct event *grace_timer;
-	struct event *partition_timer;
+	struct retention *retention;
 	double started;
 	bool stopping;
 	int exit_code;
@@ -298,30 +298,6 @@ on_listen_state(bool connected, void *arg)
 		if (d->delivery != NULL)
 			delivery_wake(d->delivery);
 	}
-}
-
-/* ---- event partitions ahead of time ---- */
-
-static void
-partitions_done(PGresult *res, const char *error, void *arg)
-{
-	if (error != NULL)
-		log_warn("partitions: could not create event partitions: %s",
-			 error);
-	else if (atoi(PQgetvalue(res, 0, 0)) > 0)
-		log_info("partitions: created %s event partition(s)",
-			 PQgetvalue(res, 0, 0));
-}
-
-static void
-partitions_tick(evutil_socket_t fd, short what, void *arg)
-{
-	struct daemon *d = arg;
-
-	db_query(d->db,
-		 "SELECT lp_ensure_event_partitions(now() - interval '1 month',"
-		 " now() + interval '3 months')",
-		 0, NULL, partitions_done, NULL);
 }
 
 /* ---- webhook endpoints declared in the configuration ---- */
@@ -593,7 +569,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	tv.tv_usec = (suseconds_t)(d->cfg->shutdown.grace_ms % 1000) * 1000;
 	d->grace_timer = evtimer_new(d->base, grace_expired, d);
 	evtimer_add(d->grace_timer, &tv);
-	event_del(d->partition_timer);
+	retention_stop(d->retention);
 	d->draining = 3;
 	pipeline_stop(d->pipeline, drained, d);
 	delivery_stop(d->delivery, drained, d);
@@ -614,7 +590,6 @@ start(struct daemon *d)
 	    .reconnect_max_ms = d->cfg->database.reconnect_max_ms,
 	    .application_name = "linkpulsed",
 	};
-	struct timeval hour = {PARTITION_INTERVAL_S, 0}, now = {0, 0};
 	struct strlist errs = {0};
 	char labels[128];
 
@@ -696,11 +671,8 @@ start(struct daemon *d)
 		sync_webhooks(d, d->cfg);
 	}
 
-	/* 7. Background upkeep. */
-	d->partition_timer =
-	    event_new(d->base, -1, EV_PERSIST, partitions_tick, d);
-	event_add(d->partition_timer, &hour);
-	event_base_once(d->base, -1, EV_TIMEOUT, partitions_tick, d, &now);
+	/* 7. Background upkeep: event partitions and retention. */
+	d->retention = retention_new(d->base, d->db, d->pipeline);
 
 	/* 8. Tell systemd. */
 	sd_watchdog_start(d->base);
@@ -715,13 +687,12 @@ stop(struct daemon *d)
 	/* Reverse order; the pool goes before HTTP so that queries failing
 	 * as it closes can still answer their requests. */
 	sd_watchdog_stop();
-	if (d->partition_timer != NULL)
-		event_free(d->partition_timer);
 	if (d->grace_timer != NULL)
 		event_free(d->grace_timer);
 	if (d->db != NULL)
 		db_pool_free(d->db);
 	/* After the pool: queries failing as it closed still reached it. */
+	retention_free(d->retention);
 	pipeline_free(d->pipeline);
 	alerts_shutdown();
 	if (d->delivery != NULL)
