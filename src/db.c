@@ -184,12 +184,7 @@ link_init(struct db_link *l, struct event_base *base, const struct db_cfg *cfg,
 static void
 link_timer(struct db_link *l, int64_t ms)
 {
-	struct timeval tv = {
-	    .tv_sec = (time_t)(ms / 1000),
-	    .tv_usec = (suseconds_t)(ms % 1000) * 1000,
-	};
-
-	evtimer_add(l->timer, &tv);
+	timer_after(l->timer, ms);
 }
 
 /*
@@ -1184,15 +1179,10 @@ db_query_timeout(struct db_pool *p, int64_t timeout_ms, const char *sql,
 	if (p->closed)
 		return;
 	if (r->timeout_ms > 0) {
-		struct timeval tv = {
-		    .tv_sec = (time_t)(r->timeout_ms / 1000),
-		    .tv_usec = (suseconds_t)(r->timeout_ms % 1000) * 1000,
-		};
-
 		r->wait_timer = evtimer_new(p->base, req_wait_cb, r);
 		if (r->wait_timer == NULL)
 			fatal("database: cannot create a timer");
-		evtimer_add(r->wait_timer, &tv);
+		timer_after(r->wait_timer, r->timeout_ms);
 	}
 	pool_kick(p);
 }

@@ -405,18 +405,6 @@ rng_unit(struct delivery *d)
 }
 
 static void
-timer_arm(struct event *ev, int64_t ms)
-{
-	struct timeval tv;
-
-	if (ms < 0)
-		ms = 0;
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
-	evtimer_add(ev, &tv);
-}
-
-static void
 set_in_flight_metric(struct delivery *d)
 {
 	metrics_gauge_set("linkpulse_webhook_in_flight",
@@ -700,7 +688,7 @@ circuit_open(struct endpoint *ep, bool probe)
 			 "circuit open for %s",
 			 ep->id, ep->failures, cool);
 	ep_release_queue(ep, d->opts.circuit_cooldown_ms);
-	timer_arm(ep->timer, d->opts.circuit_cooldown_ms);
+	timer_after(ep->timer, d->opts.circuit_cooldown_ms);
 }
 
 /* Takes a token if the rate limit allows; else arms the timer for one. */
@@ -725,7 +713,7 @@ ep_take_token(struct endpoint *ep)
 		return true;
 	}
 	wait = ceil((1 - ep->tokens) * 1000 / ep->rate);
-	timer_arm(ep->timer, wait < 1 ? 1 : (int64_t)wait);
+	timer_after(ep->timer, wait < 1 ? 1 : (int64_t)wait);
 	return false;
 }
 
@@ -738,7 +726,7 @@ ep_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (ep->circuit == CIRCUIT_OPEN) {
 		if (now < ep->open_until) {
-			timer_arm(ep->timer, ep->open_until - now);
+			timer_after(ep->timer, ep->open_until - now);
 			return;
 		}
 		circuit_set(ep, CIRCUIT_HALF_OPEN);
@@ -1197,7 +1185,7 @@ result_add(struct delivery *d, const struct result *r)
 	if (d->pending.n >= FLUSH_MAX || d->stopping)
 		flush_start(d);
 	else if (!evtimer_pending(d->flush_ev, NULL))
-		timer_arm(d->flush_ev, FLUSH_DELAY_MS);
+		timer_after(d->flush_ev, FLUSH_DELAY_MS);
 }
 
 static void
@@ -1452,7 +1440,7 @@ curl_timer_fn(CURLM *multi, long timeout_ms, void *userp)
 	if (timeout_ms < 0)
 		evtimer_del(d->curl_timer);
 	else
-		timer_arm(d->curl_timer, timeout_ms);
+		timer_after(d->curl_timer, timeout_ms);
 	return 0;
 }
 
@@ -1494,7 +1482,7 @@ due_rearm(struct delivery *d)
 		return;
 	if (d->due_at == 0 || d->due[0] < d->due_at) {
 		d->due_at = d->due[0];
-		timer_arm(d->due_ev, d->due_at - mono_ms());
+		timer_after(d->due_ev, d->due_at - mono_ms());
 	}
 }
 
@@ -1561,7 +1549,7 @@ flushed(PGresult *res, const char *error, void *arg)
 			log_warn("delivery: could not write %zu result(s), "
 				 "retrying in %" PRId64 " ms: %s",
 				 d->pending.n, backoff, error);
-		timer_arm(d->flush_ev, backoff);
+		timer_after(d->flush_ev, backoff);
 		return;
 	}
 	if (d->flush_failures > 0)
@@ -1937,7 +1925,7 @@ prune_cb(evutil_socket_t fd, short what, void *arg)
 	struct endpoint *ep, *next;
 	int64_t now = mono_ms();
 
-	timer_arm(d->prune_ev, PRUNE_INTERVAL_MS);
+	timer_after(d->prune_ev, PRUNE_INTERVAL_MS);
 	for (ep = TAILQ_FIRST(&d->endpoints); ep != NULL; ep = next) {
 		next = TAILQ_NEXT(ep, all);
 		if (ep->nqueued == 0 && ep->in_flight == 0 &&
@@ -2125,8 +2113,8 @@ delivery_new(struct event_base *base, struct db_pool *db,
 	    d->prune_ev == NULL || d->stats_ev == NULL || d->done_ev == NULL)
 		fatal("delivery: cannot create events");
 	event_add(d->poll_ev, &poll_tv);
-	timer_arm(d->renew_ev, d->opts.lease_ms / 3);
-	timer_arm(d->prune_ev, PRUNE_FIRST_MS);
+	timer_after(d->renew_ev, d->opts.lease_ms / 3);
+	timer_after(d->prune_ev, PRUNE_FIRST_MS);
 	event_add(d->stats_ev, &stats);
 	event_active(d->stats_ev, EV_TIMEOUT, 0);
 	delivery_wake(d);
@@ -2149,7 +2137,7 @@ delivery_set_options(struct delivery *d, const struct delivery_options *o)
 
 	apply_options(d, o);
 	if (d->opts.lease_ms != lease)
-		timer_arm(d->renew_ev, d->opts.lease_ms / 3);
+		timer_after(d->renew_ev, d->opts.lease_ms / 3);
 }
 
 static void

@@ -548,7 +548,6 @@ static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
-	struct timeval tv;
 
 	if (sig == SIGHUP) {
 		if (!d->stopping)
@@ -565,10 +564,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	log_info("shutdown: %s received; draining for up to %lld ms",
 		 sig == SIGTERM ? "SIGTERM" : "SIGINT",
 		 (long long)d->cfg->shutdown.grace_ms);
-	tv.tv_sec = (time_t)(d->cfg->shutdown.grace_ms / 1000);
-	tv.tv_usec = (suseconds_t)(d->cfg->shutdown.grace_ms % 1000) * 1000;
 	d->grace_timer = evtimer_new(d->base, grace_expired, d);
-	evtimer_add(d->grace_timer, &tv);
+	timer_after(d->grace_timer, d->cfg->shutdown.grace_ms);
 	retention_stop(d->retention);
 	d->draining = 3;
 	pipeline_stop(d->pipeline, drained, d);

@@ -113,15 +113,6 @@ set_leader_metric(struct pipeline *p)
 			  p->leader);
 }
 
-static void
-schedule(struct event *ev, int64_t ms)
-{
-	struct timeval tv = {(time_t)(ms / 1000),
-			     (suseconds_t)((ms % 1000) * 1000)};
-
-	event_add(ev, &tv);
-}
-
 /* ---- the end of a batch ---- */
 
 static void
@@ -217,7 +208,7 @@ batch_failed(struct pipeline *p, const char *what, const char *error)
 	/* Releasing a connection inside a transaction rolls it back. */
 	batch_over(p, false);
 	if (!p->stopping)
-		schedule(p->retry_ev, RETRY_MS);
+		timer_after(p->retry_ev, RETRY_MS);
 }
 
 static void
@@ -633,10 +624,10 @@ pipeline_new(struct event_base *base, struct db_pool *db,
 	p->lease_ev = event_new(base, -1, EV_PERSIST, lease_cb, p);
 	p->watch_ev = event_new(base, -1, EV_PERSIST, watch_cb, p);
 	p->later_ev = evtimer_new(base, later_cb, p);
-	schedule(p->poll_ev, p->opts.poll_interval_ms);
+	timer_after(p->poll_ev, p->opts.poll_interval_ms);
 	/* Renewing three times a lease keeps it through one lost renewal. */
-	schedule(p->lease_ev, p->opts.lease_ms / 3);
-	schedule(p->watch_ev, WATCH_INTERVAL_S * 1000);
+	timer_after(p->lease_ev, p->opts.lease_ms / 3);
+	timer_after(p->watch_ev, WATCH_INTERVAL_S * 1000);
 	/* Not event_active: that would shift the persistent timer's phase. */
 	lease_cb(-1, EV_TIMEOUT, p);
 	set_leader_metric(p);
@@ -657,7 +648,7 @@ pipeline_set_options(struct pipeline *p, const struct pipeline_options *opts)
 	next_limit(p, 0);
 	if (opts->poll_interval_ms != p->opts.poll_interval_ms) {
 		p->opts.poll_interval_ms = opts->poll_interval_ms;
-		schedule(p->poll_ev, p->opts.poll_interval_ms);
+		timer_after(p->poll_ev, p->opts.poll_interval_ms);
 	}
 }
 

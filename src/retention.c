@@ -38,15 +38,6 @@ static const char sql_prune[] = "SELECT lp_events_prune($1::int)";
 static const char sql_count_partitions[] =
     "SELECT count(*) FROM pg_inherits WHERE inhparent = 'events'::regclass";
 
-static void
-arm(struct event *ev, int64_t ms)
-{
-	struct timeval tv = {(time_t)(ms / 1000),
-			     (suseconds_t)((ms % 1000) * 1000)};
-
-	event_add(ev, &tv);
-}
-
 /* ---- partitions ahead of time ---- */
 
 static void
@@ -70,7 +61,7 @@ partitions_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (r->stopping)
 		return;
-	arm(r->partitions_ev, PARTITIONS_EVERY_MS);
+	timer_after(r->partitions_ev, PARTITIONS_EVERY_MS);
 	db_query(r->db, sql_partitions, 0, NULL, partitions_done, &r->stopping);
 }
 
@@ -172,7 +163,7 @@ prune_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (r->stopping)
 		return;
-	arm(r->prune_ev, PRUNE_EVERY_MS);
+	timer_after(r->prune_ev, PRUNE_EVERY_MS);
 	/* One instance at a time: the one reading the event stream. */
 	if (r->pruning || !pipeline_is_leader(r->pipeline))
 		return;
@@ -193,8 +184,8 @@ retention_new(struct event_base *base, struct db_pool *db,
 	r->pipeline = pipeline;
 	r->partitions_ev = evtimer_new(base, partitions_cb, r);
 	r->prune_ev = evtimer_new(base, prune_cb, r);
-	arm(r->partitions_ev, 0);
-	arm(r->prune_ev, PRUNE_FIRST_MS);
+	timer_after(r->partitions_ev, 0);
+	timer_after(r->prune_ev, PRUNE_FIRST_MS);
 	return r;
 }
 

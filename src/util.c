@@ -10,6 +10,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include <event2/event.h>
 #include <openssl/sha.h>
 
 #include "util.h"
@@ -354,6 +355,18 @@ random_base62(size_t n)
 	}
 	s[n] = '\0';
 	return s;
+}
+
+void
+timer_after(struct event *ev, int64_t ms)
+{
+	struct timeval tv;
+
+	if (ms < 0)
+		ms = 0;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+	event_add(ev, &tv);
 }
 
 int64_t

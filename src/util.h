@@ -70,6 +70,9 @@ void random_bytes(void *, size_t);
 char *random_base62(size_t n);
 
 int64_t mono_ms(void); /* monotonic clock, for intervals */
+/* Adds a libevent timer (or any event) to fire in ms (negative: now). */
+struct event;
+void timer_after(struct event *, int64_t ms);
 double mono_sec(void); /* same, in seconds with sub-ms precision */
 int64_t wall_ms(void); /* Unix time in ms */
 void rfc3339_now(char *buf, size_t len); /* "2026-01-02T03:04:05.678Z" */

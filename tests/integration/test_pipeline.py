@@ -87,16 +87,23 @@ def test_late_commit_with_lower_id_is_consumed_once(db, daemon):
     assert cursor_events(db) == 2
 
 
-def test_batches_are_bounded(db, daemon):
+def read_backlog(db, daemon, per_link, batch_size, batch_max):
+    """Three links with per_link, +1, +2 events, read by a new daemon with
+    these batch sizes; -> (workspace, daemon, metrics once caught up)."""
     ws = Workspace(db, 3)
     for i, link in enumerate(ws.links):
-        ws.insert(link, 40 + i)
-    d = daemon(db, settings=dict(FAST, **{"pipeline.batch_size": 10,
-                                          "pipeline.batch_max": 10}))
+        ws.insert(link, per_link + i)
+    d = daemon(db, settings=dict(FAST, **{"pipeline.batch_size": batch_size,
+                                          "pipeline.batch_max": batch_max}))
     wait_until(lambda: caught_up(db), 15, "the backlog consumed")
     assert_exactly_once(db)
     m = d.metrics()
-    assert m.get("linkpulse_pipeline_events_total") == 123
+    assert m.get("linkpulse_pipeline_events_total") == 3 * per_link + 3
+    return ws, d, m
+
+
+def test_batches_are_bounded(db, daemon):
+    _, _, m = read_backlog(db, daemon, 40, 10, 10)
     assert m.get("linkpulse_pipeline_batches_total") >= 13
     assert m.get("linkpulse_pipeline_batch_size_bucket", le="10") == m.get(
         "linkpulse_pipeline_batch_size_count")
@@ -104,15 +111,7 @@ def test_batches_are_bounded(db, daemon):
 
 def test_a_backlog_is_read_in_growing_batches(db, daemon):
     # 10, 20, 40, then 40s: full batches double up to batch_max.
-    ws = Workspace(db, 3)
-    for i, link in enumerate(ws.links):
-        ws.insert(link, 100 + i)
-    d = daemon(db, settings=dict(FAST, **{"pipeline.batch_size": 10,
-                                          "pipeline.batch_max": 40}))
-    wait_until(lambda: caught_up(db), 15, "the backlog consumed")
-    assert_exactly_once(db)
-    m = d.metrics()
-    assert m.get("linkpulse_pipeline_events_total") == 303
+    ws, d, m = read_backlog(db, daemon, 100, 10, 40)
     batches = m.get("linkpulse_pipeline_batch_size_count")
     assert m.get("linkpulse_pipeline_batch_size_bucket", le="50") == batches
     assert m.get("linkpulse_pipeline_batch_size_bucket", le="10") < batches
