@@ -29,9 +29,13 @@
 /* Joins a group key's parts: a byte no field value holds in practice. */
 #define SEP '\x1f'
 
-/* 16 bytes: a rule counts a numerator (ratio) or sums a field, not both. */
+/*
+ * 12 bytes: the bucket's number (its start over its width) less the
+ * buckets' base; a rule counts a numerator (ratio) or sums a field, never
+ * both.
+ */
 struct bucket {
-	int64_t k;
+	uint32_t dk;
 	uint32_t n; /* events */
 	union {
 		uint32_t num; /* ratio: events matching the numerator */
@@ -39,9 +43,14 @@ struct bucket {
 	} x;
 };
 
-/* Buckets in time order, sparse: only those that had events. */
+/*
+ * Buckets in time order, sparse: only those that had events.  base is the
+ * first one's number (kept there as they expire), so the live ones, a
+ * span apart at most, fit 32 bits.
+ */
 struct buckets {
 	struct bucket *v;
+	int64_t base;
 	uint32_t n, cap;
 };
 
@@ -362,15 +371,33 @@ vset_count(const struct vset *s, int64_t from, int64_t to)
 
 /* ---- buckets ---- */
 
+/*
+ * Bucket number k, made if missing; NULL when it is 2^32 buckets or more
+ * from the others (years away: an event no window will count, and the
+ * buckets near now stay).
+ */
 static struct bucket *
 bucket_at(struct buckets *b, int64_t k)
 {
 	uint32_t i = b->n;
+	int64_t shift;
 
+	if (b->n == 0) {
+		b->base = k;
+	} else if (k < b->base) {
+		shift = b->base - k;
+		if (shift > (int64_t)(UINT32_MAX - b->v[b->n - 1].dk))
+			return NULL;
+		for (uint32_t j = 0; j < b->n; j++)
+			b->v[j].dk += (uint32_t)shift;
+		b->base = k;
+	} else if (k - b->base > (int64_t)UINT32_MAX) {
+		return NULL;
+	}
 	/* Events come mostly in time order: look from the newest. */
-	while (i > 0 && b->v[i - 1].k > k)
+	while (i > 0 && b->base + b->v[i - 1].dk > k)
 		i--;
-	if (i > 0 && b->v[i - 1].k == k)
+	if (i > 0 && b->base + b->v[i - 1].dk == k)
 		return &b->v[i - 1];
 	if (b->n == b->cap) {
 		b->cap = b->cap == 0 ? 2 : b->cap * 2;
@@ -379,7 +406,7 @@ bucket_at(struct buckets *b, int64_t k)
 	memmove(&b->v[i + 1], &b->v[i], sizeof(*b->v) * (b->n - i));
 	b->n++;
 	memset(&b->v[i], 0, sizeof(*b->v));
-	b->v[i].k = k;
+	b->v[i].dk = (uint32_t)(k - b->base);
 	return &b->v[i];
 }
 
@@ -394,16 +421,23 @@ buckets_free(struct buckets *b)
 static void
 buckets_expire(struct buckets *b, int64_t t, int64_t w)
 {
-	uint32_t drop = 0;
+	uint32_t drop = 0, first;
 
-	while (drop < b->n && (b->v[drop].k + 1) * w <= t)
+	while (drop < b->n && (b->base + b->v[drop].dk + 1) * w <= t)
 		drop++;
 	if (drop == 0)
 		return;
 	memmove(b->v, b->v + drop, sizeof(*b->v) * (b->n - drop));
 	b->n -= drop;
-	if (b->n == 0)
+	if (b->n == 0) {
 		buckets_free(b);
+		return;
+	}
+	/* The base moves to the first bucket left. */
+	first = b->v[0].dk;
+	b->base += first;
+	for (uint32_t i = 0; i < b->n; i++)
+		b->v[i].dk -= first;
 }
 
 struct sums {
@@ -419,7 +453,9 @@ window_sums(const struct buckets *b, int64_t w, int64_t to, int64_t len)
 	int64_t lo = floordiv(to - len, w), hi = bucket_of(to, w);
 
 	for (uint32_t i = 0; i < b->n; i++) {
-		if (b->v[i].k < lo || b->v[i].k > hi)
+		int64_t k = b->base + b->v[i].dk;
+
+		if (k < lo || k > hi)
 			continue;
 		s.n += b->v[i].n;
 		s.num += b->v[i].x.num;
@@ -1668,9 +1704,12 @@ observe(struct crule *c, struct group *g, const struct eval_event *ev)
 	}
 	if (c->k->per_event)
 		return;
-	if (c->hist_width > 0)
-		bucket_at(&g->hist, bucket_of(ev->t_ms, c->hist_width))->n++;
-	b = bucket_at(&g->bk, bucket_of(ev->t_ms, c->width));
+	if (c->hist_width > 0 &&
+	    (b = bucket_at(&g->hist, bucket_of(ev->t_ms, c->hist_width))) !=
+		NULL)
+		b->n++;
+	if ((b = bucket_at(&g->bk, bucket_of(ev->t_ms, c->width))) == NULL)
+		return;
 	b->n++;
 	if (c->numerator != NULL)
 		b->x.num += filter_match(c->numerator, &ev->row);

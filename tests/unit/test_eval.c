@@ -307,6 +307,42 @@ test_threshold_window_edges(void)
 	done(e);
 }
 
+/*
+ * Buckets are numbered from the oldest one kept: an event older than
+ * every bucket renumbers them; one years away from them all is left out
+ * (no window near now counts it).
+ */
+static void
+test_bucket_numbers(void)
+{
+	int64_t t = T0 + HOUR;
+	struct eval *e = engine(ANY_COUNT("10m"), T0);
+	struct list l;
+
+	feed(e, false, t, "acme", NULL);
+	feed(e, false, t - 9 * MIN, "acme", NULL); /* before the first */
+	feed(e, false, t - 5 * MIN, "acme", NULL); /* in between */
+	feed(e, false, t - 300 * 365 * DAY, "acme", NULL); /* far past */
+	feed(e, false, t + 300 * 365 * DAY, "acme", NULL); /* far future */
+	CHECK(tick(e, t) == 1);
+	l = list(e, NULL);
+	CHECK(l.n == 1);
+	if (l.n == 1)
+		CHECK_STR(l.value[0], "3");
+	/* Expiry moves the numbering on: the next events still count. */
+	CHECK(tick(e, t + 6 * MIN) == 0);
+	CHECK_STR(list(e, NULL).value[0], "1");
+	feed(e, false, t + 7 * MIN, "acme", NULL);
+	feed(e, false, t + 2 * MIN, "acme", NULL);
+	CHECK(tick(e, t + 8 * MIN) == 0);
+	CHECK_STR(list(e, NULL).value[0], "3");
+	CHECK(tick(e, t + 10 * MIN) == 0);
+	CHECK_STR(list(e, NULL).value[0], "2");
+	CHECK(tick(e, t + 17 * MIN) == 1);
+	CHANGE(0, FIRING, RESOLVED, true);
+	done(e);
+}
+
 /* Every op against 3 events in the window. */
 static void
 test_threshold_ops(void)
@@ -2209,4 +2245,4 @@ UT_MAIN("eval", UT(test_state_names), UT(test_threshold_window_edges),
 	UT(test_pending), UT(test_mute_forced_resolution),
 	UT(test_restore_flatline), UT(test_trigger_refire),
 	UT(test_index_and_parts), UT(test_group_by_tag),
-	UT(test_trigger_event_fields))
+	UT(test_trigger_event_fields), UT(test_bucket_numbers))
