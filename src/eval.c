@@ -44,12 +44,13 @@ struct bucket {
 };
 
 /*
- * Buckets in time order, sparse: only those that had events.  base is the
- * first one's number (kept there as they expire), so the live ones, a
- * span apart at most, fit 32 bits.
+ * Buckets in time order, sparse: only those that had events: v[0..n), in
+ * an allocation of cap from mem (expired ones leave room before v, reused
+ * when the end is reached).  base numbers them: the live ones, a span
+ * apart at most, fit 32 bits from it.
  */
 struct buckets {
-	struct bucket *v;
+	struct bucket *mem, *v;
 	int64_t base;
 	uint32_t n, cap;
 };
@@ -379,9 +380,16 @@ vset_count(const struct vset *s, int64_t from, int64_t to)
 static struct bucket *
 bucket_at(struct buckets *b, int64_t k)
 {
-	uint32_t i = b->n;
+	uint32_t i = b->n, first;
 	int64_t shift;
 
+	if (b->n > 0 && k - b->base > (int64_t)UINT32_MAX &&
+	    (first = b->v[0].dk) > 0) {
+		/* Renumber from the first live bucket. */
+		b->base += first;
+		for (uint32_t j = 0; j < b->n; j++)
+			b->v[j].dk -= first;
+	}
 	if (b->n == 0) {
 		b->base = k;
 	} else if (k < b->base) {
@@ -399,9 +407,14 @@ bucket_at(struct buckets *b, int64_t k)
 		i--;
 	if (i > 0 && b->base + b->v[i - 1].dk == k)
 		return &b->v[i - 1];
-	if (b->n == b->cap) {
-		b->cap = b->cap == 0 ? 2 : b->cap * 2;
-		b->v = xrealloc(b->v, sizeof(*b->v) * b->cap);
+	if ((uint32_t)(b->v - b->mem) + b->n == b->cap) {
+		if (b->v > b->mem) {
+			memmove(b->mem, b->v, sizeof(*b->v) * b->n);
+		} else {
+			b->cap = b->cap == 0 ? 2 : b->cap * 2;
+			b->mem = xrealloc(b->mem, sizeof(*b->mem) * b->cap);
+		}
+		b->v = b->mem;
 	}
 	memmove(&b->v[i + 1], &b->v[i], sizeof(*b->v) * (b->n - i));
 	b->n++;
@@ -413,7 +426,7 @@ bucket_at(struct buckets *b, int64_t k)
 static void
 buckets_free(struct buckets *b)
 {
-	free(b->v);
+	free(b->mem);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -421,23 +434,17 @@ buckets_free(struct buckets *b)
 static void
 buckets_expire(struct buckets *b, int64_t t, int64_t w)
 {
-	uint32_t drop = 0, first;
+	uint32_t drop = 0;
 
 	while (drop < b->n && (b->base + b->v[drop].dk + 1) * w <= t)
 		drop++;
 	if (drop == 0)
 		return;
-	memmove(b->v, b->v + drop, sizeof(*b->v) * (b->n - drop));
+	/* No copy: the room is reused when the end is reached. */
+	b->v += drop;
 	b->n -= drop;
-	if (b->n == 0) {
+	if (b->n == 0)
 		buckets_free(b);
-		return;
-	}
-	/* The base moves to the first bucket left. */
-	first = b->v[0].dk;
-	b->base += first;
-	for (uint32_t i = 0; i < b->n; i++)
-		b->v[i].dk -= first;
 }
 
 struct sums {

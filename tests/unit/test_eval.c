@@ -341,6 +341,23 @@ test_bucket_numbers(void)
 	CHECK(tick(e, t + 17 * MIN) == 1);
 	CHANGE(0, FIRING, RESOLVED, true);
 	done(e);
+
+	/*
+	 * A steady stream: buckets expire at every tick and new ones reuse
+	 * their room; a one-minute window always holds 60 of them.
+	 */
+	e = engine(ANY_COUNT("1m"), T0);
+	for (int s = 1; s <= 600; s++) {
+		feed(e, false, t + s * SEC, "acme", NULL);
+		take(e);
+		eval_tick(e, t + s * SEC);
+		take(e);
+		l = list(e, NULL);
+		CHECK(l.n == 1);
+		if (s >= 60 && l.n == 1)
+			CHECK_STR(l.value[0], "60");
+	}
+	done(e);
 }
 
 /* Every op against 3 events in the window. */
