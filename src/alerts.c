@@ -1005,8 +1005,8 @@ alerts_rules_json(const char *ws)
 		    a,
 		    json_pack(
 			"{s:s, s:s, s:s, s:s, s:i, s:s, s:o, s:o, s:o, "
-			"s:o, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:o, "
-			"s:s}",
+			"s:o, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, "
+			"s:o, s:s}",
 			"name", r->name, "workspace", r->workspace, "kind",
 			r->kind->name, "file", r->file, "line", r->line,
 			"severity", rule_severity_name(r->severity), "labels",
@@ -1015,7 +1015,8 @@ alerts_rules_json(const char *ws)
 			r->send_resolved, "groups", (json_int_t)st.groups,
 			"pending", (json_int_t)st.pending, "firing",
 			(json_int_t)st.firing, "events", (json_int_t)st.events,
-			"lastEvaluation", ms_json(st.last_eval_ms), "health",
+			"stateBytes", (json_int_t)st.bytes, "lastEvaluation",
+			ms_json(st.last_eval_ms), "health",
 			eval_needs_warm(engine) || !restored ? "warming"
 							     : "ok"));
 	}

@@ -153,6 +153,10 @@ def test_threshold_fires_and_resolves(setup):
     (rule,) = rules
     assert rule["name"] == "busy-link" and rule["kind"] == "threshold"
     assert rule["lastEvaluation"] is not None and rule["health"] == "ok"
+    # The groups held in memory (the two links, until swept once idle)
+    # and what they take with the rule's table of groups.
+    assert rule["events"] == 8 and rule["groups"] in (0, 1, 2), rule
+    assert 200 * rule["groups"] < rule["stateBytes"] < 4096 * (rule["groups"] + 1), rule
 
 
 BY_TAG = """
