@@ -1712,55 +1712,12 @@ config_check(struct cfg_parse *p)
 	}
 }
 
-/* libyaml's complaint, where it happened and what it was in the middle of. */
 static void
 syntax_error(struct cfg_parse *p, const yaml_parser_t *parser, const char *text,
 	     size_t len)
 {
-	const char *problem = parser->problem ? parser->problem : "bad YAML";
-	yaml_mark_t m = parser->problem_mark;
-	size_t i, at;
-
-	if (parser->error == YAML_MEMORY_ERROR)
-		fatal("config: out of memory");
-	if (parser->error == YAML_READER_ERROR) {
-		/* The reader only knows the byte offset. */
-		m.line = m.column = 0;
-		for (i = 0; i < parser->problem_offset && i < len; i++) {
-			if (text[i] == '\n') {
-				m.line++;
-				m.column = 0;
-			} else {
-				m.column++;
-			}
-		}
-		if (parser->problem_value >= 0)
-			perr(p, &m, "%s (byte 0x%02x)", problem,
-			     (unsigned)parser->problem_value);
-		else
-			perr(p, &m, "%s", problem);
-		return;
-	}
-
-	/* Tabs cannot indent YAML, and libyaml does not say so. */
-	for (at = 0, i = 0; i < m.line && at < len; at++)
-		if (text[at] == '\n')
-			i++;
-	while (at < len && text[at] == ' ')
-		at++;
-	if (at < len && text[at] == '\t') {
-		perr(p, &m, "%s (indent with spaces, not tabs)", problem);
-	} else if (parser->context != NULL &&
-		   (parser->context_mark.line != m.line ||
-		    parser->context_mark.column != m.column)) {
-		perr(p, &m, "%s (%s that starts at line %zu, column %zu)",
-		     problem, parser->context, parser->context_mark.line + 1,
-		     parser->context_mark.column + 1);
-	} else if (parser->context != NULL) {
-		perr(p, &m, "%s (%s)", problem, parser->context);
-	} else {
-		perr(p, &m, "%s", problem);
-	}
+	ynode_syntax_error(p->errs, p->name, parser, text, len);
+	p->nerrs++;
 }
 
 struct lp_config *

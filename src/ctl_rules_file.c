@@ -300,26 +300,6 @@ terr_expect(struct tfile *tf, const yaml_node_t *n, const char *what,
 	free(got);
 }
 
-static void
-syntax_error(struct tfile *tf, const yaml_parser_t *p)
-{
-	const char *problem = p->problem != NULL ? p->problem : "bad YAML";
-	char *msg;
-
-	if (p->error == YAML_MEMORY_ERROR)
-		fatal("rules test: out of memory");
-	if (p->context != NULL)
-		msg = xprintf("%s (%s that starts at line %zu, column %zu)",
-			      problem, p->context, p->context_mark.line + 1,
-			      p->context_mark.column + 1);
-	else
-		msg = xstrdup(problem);
-	ynode_error(&tf->errs, tf->path,
-		    p->error == YAML_READER_ERROR ? NULL : &p->problem_mark,
-		    msg);
-	free(msg);
-}
-
 /* "LINE:COL: ..." after the file's name: the position, or 0:0. */
 static void
 err_position(const char *e, const char *path, unsigned long *line,
@@ -366,28 +346,6 @@ node(struct tfile *tf, yaml_node_item_t i)
 	return yaml_document_get_node(tf->doc, i);
 }
 
-static size_t
-seq_len(const yaml_node_t *n)
-{
-	return (size_t)(n->data.sequence.items.top -
-			n->data.sequence.items.start);
-}
-
-static yaml_node_t *
-seq_item(struct tfile *tf, const yaml_node_t *n, size_t i)
-{
-	return node(tf, n->data.sequence.items.start[i]);
-}
-
-/* A non-empty scalar's text, or NULL. */
-static const char *
-scalar(const yaml_node_t *n)
-{
-	if (n == NULL || ynode_is_null(n))
-		return NULL;
-	return ynode_text(n);
-}
-
 static bool
 is_map(struct tfile *tf, const yaml_node_t *n, const char *what)
 {
@@ -422,7 +380,7 @@ map_keys(struct tfile *tf, yaml_node_t *map, const char *what,
 	for (yaml_node_pair_t *q = map->data.mapping.pairs.start;
 	     q < map->data.mapping.pairs.top; q++) {
 		yaml_node_t *kn = node(tf, q->key);
-		const char *k = scalar(kn), *hint;
+		const char *k = ynode_scalar(kn), *hint;
 		size_t i;
 
 		for (i = 0; k != NULL && i < count; i++)
@@ -457,7 +415,7 @@ static bool
 duration(struct tfile *tf, const yaml_node_t *n, const char *what, bool sign,
 	 int64_t *out)
 {
-	const char *s = scalar(n);
+	const char *s = ynode_scalar(n);
 	bool neg = sign && s != NULL && s[0] == '-';
 
 	if (s == NULL || parse_duration_ms(s + neg, out) != 0) {
@@ -508,11 +466,11 @@ texts(struct tfile *tf, const yaml_node_t *n, const char *what, char ***out,
 		return true;
 	if (!is_list(tf, n, what))
 		return false;
-	*out = xcalloc(seq_len(n) + 1, sizeof(char *));
-	for (size_t i = 0; i < seq_len(n); i++) {
-		yaml_node_t *e = seq_item(tf, n, i);
+	*out = xcalloc(ynode_seq_len(n) + 1, sizeof(char *));
+	for (size_t i = 0; i < ynode_seq_len(n); i++) {
+		yaml_node_t *e = ynode_seq_item(tf->doc, n, i);
 
-		if ((s = scalar(e)) == NULL) {
+		if ((s = ynode_scalar(e)) == NULL) {
 			char *w = xprintf("%s[%zu]", what, i);
 
 			terr_expect(tf, e, w, "a text");
@@ -539,7 +497,7 @@ kv_parse(struct tfile *tf, yaml_node_t *n, const char *what, struct kv *out,
 	for (yaml_node_pair_t *q = n->data.mapping.pairs.start;
 	     q < n->data.mapping.pairs.top; q++) {
 		yaml_node_t *kn = node(tf, q->key), *vn = node(tf, q->value);
-		const char *k = scalar(kn), *v, *hint;
+		const char *k = ynode_scalar(kn), *v, *hint;
 		char *w;
 
 		if (k == NULL) {
@@ -651,7 +609,7 @@ static bool
 field_set(struct tfile *tf, struct tfields *f, yaml_node_t *kn, yaml_node_t *vn,
 	  const char *what)
 {
-	const char *k = scalar(kn), *hint;
+	const char *k = ynode_scalar(kn), *hint;
 	char *w, *v, **list;
 	bool ok = true;
 	int idx, n;
@@ -662,7 +620,7 @@ field_set(struct tfile *tf, struct tfields *f, yaml_node_t *kn, yaml_node_t *vn,
 	}
 	w = xprintf("%s.%s", what, k);
 	if (strcmp(k, "workspace") == 0) {
-		const char *s = scalar(vn);
+		const char *s = ynode_scalar(vn);
 
 		if (s == NULL || !slug_valid(s)) {
 			terr_expect(tf, vn, w, "a workspace slug");
@@ -690,7 +648,7 @@ field_set(struct tfile *tf, struct tfields *f, yaml_node_t *kn, yaml_node_t *vn,
 		     ok && vn->type == YAML_MAPPING_NODE &&
 		     q < vn->data.mapping.pairs.top;
 		     q++) {
-			const char *pk = scalar(node(tf, q->key));
+			const char *pk = ynode_scalar(node(tf, q->key));
 			char *name =
 			    xprintf("properties.%s", pk != NULL ? pk : "");
 			char *pw = xprintf("%s.%s", w, pk != NULL ? pk : "");
@@ -810,7 +768,7 @@ defaults_parse(struct tfile *tf, yaml_node_t *n, const char *what,
 	for (yaml_node_pair_t *q = n->data.mapping.pairs.start;
 	     q < n->data.mapping.pairs.top; q++) {
 		yaml_node_t *kn = node(tf, q->key);
-		const char *k = scalar(kn);
+		const char *k = ynode_scalar(kn);
 
 		if (k != NULL &&
 		    (strcmp(k, "at") == 0 || strcmp(k, "count") == 0 ||
@@ -847,7 +805,7 @@ event_parse(struct tfile *tf, struct rtest *t, const struct tfields *base,
 	for (yaml_node_pair_t *q = n->data.mapping.pairs.start;
 	     q < n->data.mapping.pairs.top; q++) {
 		yaml_node_t *kn = node(tf, q->key), *vn = node(tf, q->value);
-		const char *k = scalar(kn);
+		const char *k = ynode_scalar(kn);
 		bool dup = false;
 
 		for (size_t i = 0; k != NULL && i < seen.n && !dup; i++)
@@ -881,7 +839,7 @@ event_parse(struct tfile *tf, struct rtest *t, const struct tfields *base,
 		free(w);
 	}
 	if (count != NULL) {
-		const char *s = scalar(count);
+		const char *s = ynode_scalar(count);
 
 		if (s == NULL || !ynode_int(s, &cnt) || cnt < 1 ||
 		    cnt > MAX_COUNT) {
@@ -1026,7 +984,7 @@ xitem_parse(struct tfile *tf, yaml_node_t *n, const char *what, bool note,
 	free(lnames);
 	free(anames);
 	if (k[K_STATE] != NULL) {
-		const char *s = scalar(k[K_STATE]);
+		const char *s = ynode_scalar(k[K_STATE]);
 		int st = s != NULL ? alert_state_parse(s) : -1;
 
 		w = xprintf("%s.%s", what, note ? "status" : "state");
@@ -1044,7 +1002,7 @@ xitem_parse(struct tfile *tf, yaml_node_t *n, const char *what, bool note,
 		free(w);
 	}
 	if (k[K_VALUE] != NULL) {
-		const char *s = scalar(k[K_VALUE]);
+		const char *s = ynode_scalar(k[K_VALUE]);
 
 		if (s == NULL) {
 			w = xprintf("%s.value", what);
@@ -1057,7 +1015,7 @@ xitem_parse(struct tfile *tf, yaml_node_t *n, const char *what, bool note,
 		}
 	}
 	if (k[K_WS] != NULL) {
-		const char *s = scalar(k[K_WS]);
+		const char *s = ynode_scalar(k[K_WS]);
 
 		if (s == NULL || !slug_valid(s)) {
 			w = xprintf("%s.workspace", what);
@@ -1075,7 +1033,7 @@ xitem_parse(struct tfile *tf, yaml_node_t *n, const char *what, bool note,
 		free(w);
 	}
 	if (k[K_REPEAT] != NULL) {
-		const char *s = scalar(k[K_REPEAT]);
+		const char *s = ynode_scalar(k[K_REPEAT]);
 
 		if (s == NULL || (x->repeat = ynode_bool(s)) < 0) {
 			w = xprintf("%s.repeat", what);
@@ -1112,11 +1070,11 @@ xitems_parse(struct tfile *tf, yaml_node_t *n, const char *what, bool note,
 		return true;
 	if (!is_list(tf, n, what))
 		return false;
-	*out = xcalloc(seq_len(n) + 1, sizeof(**out));
-	for (size_t i = 0; i < seq_len(n); i++) {
+	*out = xcalloc(ynode_seq_len(n) + 1, sizeof(**out));
+	for (size_t i = 0; i < ynode_seq_len(n); i++) {
 		char *w = xprintf("%s[%zu]", what, i);
 
-		if (xitem_parse(tf, seq_item(tf, n, i), w, note, r,
+		if (xitem_parse(tf, ynode_seq_item(tf->doc, n, i), w, note, r,
 				&(*out)[*nout]))
 			(*nout)++;
 		else {
@@ -1152,7 +1110,7 @@ expect_parse(struct tfile *tf, yaml_node_t *n, const char *what,
 		free(w);
 	}
 	if (k[1] != NULL) {
-		const char *s = scalar(k[1]);
+		const char *s = ynode_scalar(k[1]);
 
 		w = xprintf("%s.rule", what);
 		if (s == NULL) {
@@ -1272,8 +1230,8 @@ test_parse(struct tfile *tf, yaml_node_t *n, int index, struct rtest *t)
 		return false;
 	}
 	map_keys(tf, n, what, test_keys, k);
-	if (k[K_NAME] != NULL && scalar(k[K_NAME]) != NULL) {
-		t->name = xstrdup(scalar(k[K_NAME]));
+	if (k[K_NAME] != NULL && ynode_scalar(k[K_NAME]) != NULL) {
+		t->name = xstrdup(ynode_scalar(k[K_NAME]));
 	} else {
 		if (k[K_NAME] != NULL) {
 			w = xprintf("%s.name", what);
@@ -1284,7 +1242,7 @@ test_parse(struct tfile *tf, yaml_node_t *n, int index, struct rtest *t)
 		t->name = xstrdup(what);
 	}
 	if (k[K_START] != NULL) {
-		const char *s = scalar(k[K_START]);
+		const char *s = ynode_scalar(k[K_START]);
 
 		if (s == NULL || !parse_time(s, &t->start)) {
 			w = xprintf("%s.start", what);
@@ -1295,7 +1253,7 @@ test_parse(struct tfile *tf, yaml_node_t *n, int index, struct rtest *t)
 		}
 	}
 	if (k[K_WS] != NULL) {
-		const char *s = scalar(k[K_WS]);
+		const char *s = ynode_scalar(k[K_WS]);
 
 		if (s == NULL || !slug_valid(s)) {
 			w = xprintf("%s.workspace", what);
@@ -1329,12 +1287,14 @@ test_parse(struct tfile *tf, yaml_node_t *n, int index, struct rtest *t)
 	    !ynode_is_null(k[K_EVENTS])) {
 		w = xprintf("%s.events", what);
 		if (is_list(tf, k[K_EVENTS], w)) {
-			for (size_t i = 0; i < seq_len(k[K_EVENTS]); i++) {
+			for (size_t i = 0; i < ynode_seq_len(k[K_EVENTS]);
+			     i++) {
 				char *wi = xprintf("%s[%zu]", w, i);
 
-				ok &= event_parse(tf, t, defaults,
-						  seq_item(tf, k[K_EVENTS], i),
-						  wi, &seq);
+				ok &= event_parse(
+				    tf, t, defaults,
+				    ynode_seq_item(tf->doc, k[K_EVENTS], i), wi,
+				    &seq);
 				free(wi);
 			}
 		} else {
@@ -1346,19 +1306,20 @@ test_parse(struct tfile *tf, yaml_node_t *n, int index, struct rtest *t)
 	w = xprintf("%s.expect", what);
 	if (k[K_EXPECT] == NULL || ynode_is_null(k[K_EXPECT]) ||
 	    (k[K_EXPECT]->type == YAML_SEQUENCE_NODE &&
-	     seq_len(k[K_EXPECT]) == 0)) {
+	     ynode_seq_len(k[K_EXPECT]) == 0)) {
 		terr(tf, k[K_EXPECT] != NULL ? k[K_EXPECT] : n, what,
 		     "missing expect: a test checks alerts or notifications "
 		     "at one time or more");
 		ok = false;
 	} else if (is_list(tf, k[K_EXPECT], w)) {
-		t->expects =
-		    xcalloc(seq_len(k[K_EXPECT]) + 1, sizeof(*t->expects));
-		for (size_t i = 0; i < seq_len(k[K_EXPECT]); i++) {
+		t->expects = xcalloc(ynode_seq_len(k[K_EXPECT]) + 1,
+				     sizeof(*t->expects));
+		for (size_t i = 0; i < ynode_seq_len(k[K_EXPECT]); i++) {
 			char *wi = xprintf("%s[%zu]", w, i);
 
-			if (expect_parse(tf, seq_item(tf, k[K_EXPECT], i), wi,
-					 &t->expects[t->nexpects]))
+			if (expect_parse(
+				tf, ynode_seq_item(tf->doc, k[K_EXPECT], i), wi,
+				&t->expects[t->nexpects]))
 				t->nexpects++;
 			else {
 				expect_free(&t->expects[t->nexpects]);
@@ -1439,7 +1400,7 @@ rule_files_parse(struct tfile *tf, yaml_node_t *n)
 	for (int i = 0; i < npats; i++) {
 		char *path = rules_path_resolve(tf->path, pats[i]);
 		yaml_node_t *at = n->type == YAML_SEQUENCE_NODE
-				      ? seq_item(tf, n, (size_t)i)
+				      ? ynode_seq_item(tf->doc, n, (size_t)i)
 				      : n;
 		char *w = xprintf("rule_files[%d]", i);
 		struct stat st;
@@ -1548,10 +1509,11 @@ tfile_walk(struct tfile *tf, yaml_node_t *root)
 		ok = false;
 	} else if (is_list(tf, k[K_TESTS], "tests")) {
 		tf->tests =
-		    xcalloc(seq_len(k[K_TESTS]) + 1, sizeof(*tf->tests));
-		for (size_t i = 0; i < seq_len(k[K_TESTS]); i++) {
-			if (test_parse(tf, seq_item(tf, k[K_TESTS], i), (int)i,
-				       &tf->tests[tf->ntests]))
+		    xcalloc(ynode_seq_len(k[K_TESTS]) + 1, sizeof(*tf->tests));
+		for (size_t i = 0; i < ynode_seq_len(k[K_TESTS]); i++) {
+			if (test_parse(tf,
+				       ynode_seq_item(tf->doc, k[K_TESTS], i),
+				       (int)i, &tf->tests[tf->ntests]))
 				tf->ntests++;
 			else {
 				test_free(&tf->tests[tf->ntests]);
@@ -1588,7 +1550,7 @@ tfile_load(struct tfile *tf, const char *path)
 		fatal("rules test: out of memory");
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &doc)) {
-		syntax_error(tf, &parser);
+		ynode_syntax_error(&tf->errs, tf->path, &parser, text, len);
 		goto out;
 	}
 	tf->doc = &doc;
@@ -1597,7 +1559,8 @@ tfile_load(struct tfile *tf, const char *path)
 	} else {
 		ok = tfile_walk(tf, root);
 		if (!yaml_parser_load(&parser, &extra)) {
-			syntax_error(tf, &parser);
+			ynode_syntax_error(&tf->errs, tf->path, &parser, text,
+					   len);
 			ok = false;
 		} else {
 			if ((more = yaml_document_get_root_node(&extra)) !=

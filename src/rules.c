@@ -29,14 +29,13 @@
 #include "filter.h"
 #include "eval.h"
 #include "rules.h"
+#include "rules_parse.h"
 #include "ynode.h"
 
 /* A rule file larger than this is a mistake. */
 #define RULES_MAX_BYTES (4 * 1024 * 1024)
 /* Values quoted in error messages are cut to this many bytes. */
 #define NAME_MAX_LEN 128
-/* The group_by field whose values are links (flatline's active_links). */
-#define LINK_FIELD "link"
 
 struct rule_set {
 	char **endpoints; /* NULL: names are not checked */
@@ -64,15 +63,6 @@ struct rules_file {
 	int nnames;
 };
 
-/* One rule being parsed: what kind parsers get. */
-struct rule_parse {
-	struct rules_file *f;
-	int index;
-	yaml_node_t *map;
-	struct rule *rule;
-	const struct rule_kind *kind;
-};
-
 static const char *const common_fields[] = {
     "name",
     "workspace",
@@ -91,68 +81,6 @@ static const char *const common_fields[] = {
     "mute_intervals",
     NULL,
 };
-
-static void *threshold_parse(struct rule_parse *);
-static void threshold_free(void *);
-static void *spike_parse(struct rule_parse *);
-static void *flatline_parse(struct rule_parse *);
-static void flatline_free(void *);
-static void *trigger_parse(struct rule_parse *);
-static void *new_value_parse(struct rule_parse *);
-static void new_value_free(void *);
-static void *cardinality_parse(struct rule_parse *);
-static void cardinality_free(void *);
-static void *ratio_parse(struct rule_parse *);
-static void ratio_free(void *);
-
-static const char *const threshold_fields[] = {
-    "measure", "field", "op", "value", "recover", "window", NULL};
-static const char *const spike_fields[] = {
-    "window",	   "baseline",	   "direction", "ratio",
-    "min_current", "min_baseline", NULL};
-static const char *const flatline_fields[] = {"window", "below", "keys", NULL};
-static const char *const trigger_fields[] = {"dedup", NULL};
-static const char *const new_value_fields[] = {"field", "lookback", NULL};
-static const char *const cardinality_fields[] = {"field", "window", "above",
-						 "below", NULL};
-static const char *const ratio_fields[] = {
-    "numerator", "window", "above", "below", "min_denominator", NULL};
-
-/* The kinds.  Adding a kind is adding a row. */
-static const struct rule_kind rule_kinds[] = {
-    {"threshold", threshold_parse, threshold_free, threshold_fields,
-     &eval_threshold},
-    {"spike", spike_parse, free, spike_fields, &eval_spike},
-    {"flatline", flatline_parse, flatline_free, flatline_fields,
-     &eval_flatline},
-    {"trigger", trigger_parse, free, trigger_fields, &eval_trigger},
-    {"new_value", new_value_parse, new_value_free, new_value_fields,
-     &eval_new_value},
-    {"cardinality", cardinality_parse, cardinality_free, cardinality_fields,
-     &eval_cardinality},
-    {"ratio", ratio_parse, ratio_free, ratio_fields, &eval_ratio},
-};
-
-const struct rule_kind *
-rule_kind_find(const char *name)
-{
-	for (size_t i = 0; i < nitems(rule_kinds); i++)
-		if (strcmp(rule_kinds[i].name, name) == 0)
-			return &rule_kinds[i];
-	return NULL;
-}
-
-const char *
-rule_kind_list(void)
-{
-	static char buf[256];
-
-	if (buf[0] == '\0')
-		for (size_t i = 0; i < nitems(rule_kinds); i++)
-			snprintf(buf + strlen(buf), sizeof buf - strlen(buf),
-				 "%s%s", i > 0 ? ", " : "", rule_kinds[i].name);
-	return buf;
-}
 
 static const char *const severity_names[] = {"info", "warning", "critical",
 					     NULL};
@@ -194,12 +122,15 @@ suggest(const char *s, const char *const *lists[], size_t nlists)
 static const char *
 kind_suggest(const char *s)
 {
-	const char *names[nitems(rule_kinds) + 1] = {NULL};
-	const char *const *lists[] = {names};
+	const char **names = xcalloc(nrule_kinds + 1, sizeof(char *));
+	const char *const *lists[1] = {names};
+	const char *hint;
 
-	for (size_t i = 0; i < nitems(rule_kinds); i++)
+	for (size_t i = 0; i < nrule_kinds; i++)
 		names[i] = rule_kinds[i].name;
-	return suggest(s, lists, 1);
+	hint = suggest(s, lists, 1);
+	free(names);
+	return hint;
 }
 
 /* ---- nodes ---- */
@@ -224,31 +155,6 @@ int_parse(const char *s, int64_t *out)
 		return false;
 	*out = v;
 	return true;
-}
-
-/* A scalar's text, or NULL for anything else (and for a NUL inside). */
-static const char *
-scalar(const yaml_node_t *n)
-{
-	const char *s;
-
-	if (n == NULL || n->type != YAML_SCALAR_NODE || ynode_is_null(n))
-		return NULL;
-	s = (const char *)n->data.scalar.value;
-	return strlen(s) == n->data.scalar.length ? s : NULL;
-}
-
-static size_t
-seq_len(const yaml_node_t *n)
-{
-	return (size_t)(n->data.sequence.items.top -
-			n->data.sequence.items.start);
-}
-
-static yaml_node_t *
-seq_item(yaml_document_t *doc, const yaml_node_t *n, size_t i)
-{
-	return yaml_document_get_node(doc, n->data.sequence.items.start[i]);
 }
 
 /* A plain decimal number ("0.1", "2", "1e3"): not inf, nan or hex. */
@@ -291,8 +197,6 @@ rule_name_ok(const char *s)
 
 static void ferr(struct rules_file *, const yaml_mark_t *, const char *, ...)
     __attribute__((format(printf, 3, 4)));
-static void rerr(struct rule_parse *, const yaml_node_t *, const char *,
-		 const char *, ...) __attribute__((format(printf, 4, 5)));
 
 /* One error of the file, at m (NULL: the file as a whole). */
 static void
@@ -310,7 +214,7 @@ ferr(struct rules_file *f, const yaml_mark_t *m, const char *fmt, ...)
  * An error about field of the rule (NULL: the rule itself), at node n
  * (NULL: the rule's mapping).  A kind's own field is written KIND.FIELD.
  */
-static void
+void
 rerr(struct rule_parse *rp, const yaml_node_t *n, const char *field,
      const char *fmt, ...)
 {
@@ -335,7 +239,7 @@ rerr(struct rule_parse *rp, const yaml_node_t *n, const char *field,
 }
 
 /* "expected EXPECT, got GOT" about n. */
-static void
+void
 rerr_expect(struct rule_parse *rp, const yaml_node_t *n, const char *field,
 	    const char *expect)
 {
@@ -347,13 +251,13 @@ rerr_expect(struct rule_parse *rp, const yaml_node_t *n, const char *field,
 
 /* ---- the rule's fields, for the common parsers and the kinds ---- */
 
-static yaml_node_t *
+yaml_node_t *
 rp_get(struct rule_parse *rp, const char *name)
 {
 	for (yaml_node_pair_t *q = rp->map->data.mapping.pairs.start;
 	     q < rp->map->data.mapping.pairs.top; q++) {
 		yaml_node_t *k = yaml_document_get_node(rp->f->doc, q->key);
-		const char *s = scalar(k);
+		const char *s = ynode_scalar(k);
 
 		if (s != NULL && strcmp(s, name) == 0)
 			return yaml_document_get_node(rp->f->doc, q->value);
@@ -361,11 +265,17 @@ rp_get(struct rule_parse *rp, const char *name)
 	return NULL;
 }
 
+yaml_node_t *
+rp_item(struct rule_parse *rp, const yaml_node_t *seq, size_t i)
+{
+	return ynode_seq_item(rp->f->doc, seq, i);
+}
+
 /*
  * The node of a field, NULL when absent (or written empty).  A required
  * field that is absent is reported, with what it expects.
  */
-static yaml_node_t *
+yaml_node_t *
 rp_need(struct rule_parse *rp, const char *name, bool required,
 	const char *expect, bool *ok)
 {
@@ -391,7 +301,7 @@ static bool
 duration_node(struct rule_parse *rp, const yaml_node_t *n, const char *field,
 	      int64_t min, int64_t *out)
 {
-	const char *s = scalar(n);
+	const char *s = ynode_scalar(n);
 	char buf[32], *got;
 	int64_t ms;
 
@@ -418,7 +328,7 @@ duration_node(struct rule_parse *rp, const yaml_node_t *n, const char *field,
 }
 
 /* A duration field of at least min ms; absent leaves *out alone. */
-static bool
+bool
 rp_duration(struct rule_parse *rp, const char *name, bool required, int64_t min,
 	    int64_t *out)
 {
@@ -430,7 +340,7 @@ rp_duration(struct rule_parse *rp, const char *name, bool required, int64_t min,
 	return ok;
 }
 
-static bool
+bool
 rp_int(struct rule_parse *rp, const char *name, bool required, int64_t min,
        int64_t max, int64_t *out)
 {
@@ -445,8 +355,8 @@ rp_int(struct rule_parse *rp, const char *name, bool required, int64_t min,
 	int64_t v;
 
 	if (n != NULL) {
-		if ((s = scalar(n)) == NULL || !int_parse(s, &v) || v < min ||
-		    v > max) {
+		if ((s = ynode_scalar(n)) == NULL || !int_parse(s, &v) ||
+		    v < min || v > max) {
 			rerr_expect(rp, n, name, expect);
 			ok = false;
 		} else {
@@ -458,12 +368,12 @@ rp_int(struct rule_parse *rp, const char *name, bool required, int64_t min,
 }
 
 /* A number within [min, max], or (min, max] when min_open. */
-static bool
+bool
 number_node(struct rule_parse *rp, const yaml_node_t *n, const char *field,
 	    double min, bool min_open, double max, const char *expect,
 	    double *out)
 {
-	const char *s = scalar(n);
+	const char *s = ynode_scalar(n);
 	double v;
 
 	if (s == NULL || !number_parse(s, &v) || v < min ||
@@ -475,7 +385,7 @@ number_node(struct rule_parse *rp, const yaml_node_t *n, const char *field,
 	return true;
 }
 
-static bool
+bool
 rp_number(struct rule_parse *rp, const char *name, bool required, double min,
 	  bool min_open, double max, const char *expect, double *out)
 {
@@ -509,7 +419,7 @@ choices_text(const char *const *choices)
 }
 
 /* One of choices (NULL-terminated): its index in *out. */
-static bool
+bool
 rp_enum(struct rule_parse *rp, const char *name, bool required,
 	const char *const *choices, int *out)
 {
@@ -520,7 +430,7 @@ rp_enum(struct rule_parse *rp, const char *name, bool required,
 	int i;
 
 	if (n != NULL) {
-		s = scalar(n);
+		s = ynode_scalar(n);
 		for (i = 0; s != NULL && choices[i] != NULL; i++)
 			if (strcmp(choices[i], s) == 0)
 				break;
@@ -543,7 +453,7 @@ static bool
 event_field_ok(struct rule_parse *rp, const yaml_node_t *n, const char *field,
 	       bool numeric)
 {
-	const char *s = scalar(n), *hint;
+	const char *s = ynode_scalar(n), *hint;
 	enum filter_field_kind kind;
 	bool ok = false;
 	char *got;
@@ -583,11 +493,11 @@ event_field_node(struct rule_parse *rp, const yaml_node_t *n, const char *field,
 {
 	if (!event_field_ok(rp, n, field, numeric))
 		return false;
-	*out = xstrdup(scalar(n));
+	*out = xstrdup(ynode_scalar(n));
 	return true;
 }
 
-static bool
+bool
 rp_event_field(struct rule_parse *rp, const char *name, bool required,
 	       bool numeric, char **out)
 {
@@ -601,7 +511,7 @@ rp_event_field(struct rule_parse *rp, const char *name, bool required,
 }
 
 /* A filter (filter.h) at node n; errors are counted as ours. */
-static bool
+bool
 filter_node(struct rule_parse *rp, yaml_node_t *n, const char *field,
 	    struct filter **out)
 {
@@ -629,350 +539,6 @@ filter_node(struct rule_parse *rp, yaml_node_t *n, const char *field,
 		return false;
 	}
 	return true;
-}
-
-/* above: X or below: X, exactly one. */
-static bool
-rp_bound(struct rule_parse *rp, bool *above, yaml_node_t **node)
-{
-	yaml_node_t *a = rp_get(rp, "above"), *b = rp_get(rp, "below");
-
-	if (a != NULL && ynode_is_null(a))
-		a = NULL;
-	if (b != NULL && ynode_is_null(b))
-		b = NULL;
-	if (a != NULL && b != NULL) {
-		rerr(rp, b, "below", "give above or below, not both");
-		return false;
-	}
-	if (a == NULL && b == NULL) {
-		rerr(rp, NULL, NULL, "%s rules need above or below",
-		     rp->kind->name);
-		return false;
-	}
-	*above = a != NULL;
-	*node = a != NULL ? a : b;
-	return true;
-}
-
-/* ---- the kinds ---- */
-
-static const char *const measure_names[] = {"count", "unique_visitors", "sum",
-					    "avg", NULL};
-static const char *const op_names[] = {">", ">=", "<", "<=", NULL};
-
-static void
-threshold_free(void *p)
-{
-	struct rule_threshold *t = p;
-
-	if (t != NULL)
-		free(t->field);
-	free(t);
-}
-
-static void *
-threshold_parse(struct rule_parse *rp)
-{
-	struct rule_threshold *t = xcalloc(1, sizeof(*t));
-	yaml_node_t *n, *opn = rp_get(rp, "op");
-	int measure = RULE_COUNT, op = RULE_GT;
-	bool ok = true, counts;
-	const char *side;
-	double rec;
-
-	ok &= rp_enum(rp, "measure", false, measure_names, &measure);
-	t->measure = (enum rule_measure)measure;
-	counts = t->measure == RULE_COUNT || t->measure == RULE_UNIQUE_VISITORS;
-	if (!counts) {
-		ok &= rp_event_field(rp, "field", true, true, &t->field);
-	} else if ((n = rp_get(rp, "field")) != NULL) {
-		rerr(rp, n, "field", "only for measure sum or avg");
-		ok = false;
-	}
-	/* "op: >" is a YAML folded text, which comes out empty. */
-	if (opn != NULL && opn->type == YAML_SCALAR_NODE &&
-	    (opn->data.scalar.style == YAML_FOLDED_SCALAR_STYLE ||
-	     opn->data.scalar.style == YAML_LITERAL_SCALAR_STYLE)) {
-		rerr(rp, opn, "op",
-		     "expected \">\", \">=\", \"<\" or \"<=\" in quotes (a "
-		     "bare > or | starts a YAML text block)");
-		ok = false;
-	} else if (!rp_enum(rp, "op", true, op_names, &op)) {
-		ok = false;
-	}
-	t->op = (enum rule_op)op;
-	if (counts)
-		ok &= rp_number(rp, "value", true, 0, false, INFINITY,
-				"a number of at least 0", &t->value);
-	else
-		ok &= rp_number(rp, "value", true, -INFINITY, false, INFINITY,
-				"a number", &t->value);
-	t->recover = t->value;
-	if ((n = rp_get(rp, "recover")) != NULL && ok) {
-		if (!number_node(rp, n, "recover", -INFINITY, false, INFINITY,
-				 "a number", &rec)) {
-			ok = false;
-		} else {
-			side = t->op == RULE_GT || t->op == RULE_GE ? "below"
-								    : "above";
-			if ((t->op == RULE_GT || t->op == RULE_GE)
-				? rec >= t->value
-				: rec <= t->value) {
-				char *got = ynode_describe(n);
-
-				rerr(rp, n, "recover",
-				     "expected a number %s value (%g) for "
-				     "op %s, so that the alert resolves "
-				     "only once clearly back, got %s",
-				     side, t->value, op_names[t->op], got);
-				free(got);
-				ok = false;
-			}
-			t->recover = rec;
-		}
-	}
-	ok &= rp_duration(rp, "window", true, 1, &t->window_ms);
-	if (!ok) {
-		threshold_free(t);
-		return NULL;
-	}
-	return t;
-}
-
-static const char *const direction_names[] = {"up", "down", "both", NULL};
-
-static void *
-spike_parse(struct rule_parse *rp)
-{
-	struct rule_spike *s = xcalloc(1, sizeof(*s));
-	yaml_node_t *n;
-	const char *text;
-	int dir = RULE_UP;
-	bool ok = true;
-	char buf[32], *got;
-
-	ok &= rp_duration(rp, "window", true, 1, &s->window_ms);
-	if ((n = rp_get(rp, "baseline")) != NULL && !ynode_is_null(n)) {
-		text = scalar(n);
-		if (text != NULL && strcmp(text, "previous") == 0) {
-			s->baseline_offset_ms = 0;
-		} else if (text == NULL ||
-			   parse_duration_ms(text, &s->baseline_offset_ms) !=
-			       0) {
-			rerr_expect(rp, n, "baseline",
-				    "previous or an offset such as 7d");
-			ok = false;
-		} else if (s->window_ms > 0 &&
-			   s->baseline_offset_ms < s->window_ms) {
-			format_duration(s->window_ms, buf, sizeof buf);
-			got = ynode_describe(n);
-			rerr(rp, n, "baseline",
-			     "expected an offset of at least the window (%s), "
-			     "so that the windows do not overlap, got %s",
-			     buf, got);
-			free(got);
-			ok = false;
-		}
-	}
-	ok &= rp_enum(rp, "direction", false, direction_names, &dir);
-	s->direction = (enum rule_direction)dir;
-	ok &= rp_number(rp, "ratio", true, 1, true, INFINITY,
-			"a number greater than 1 such as 3 or 1.5", &s->ratio);
-	ok &= rp_int(rp, "min_current", false, 0, INT64_MAX, &s->min_current);
-	ok &= rp_int(rp, "min_baseline", false, 0, INT64_MAX, &s->min_baseline);
-	if (!ok) {
-		free(s);
-		return NULL;
-	}
-	return s;
-}
-
-static void
-flatline_free(void *p)
-{
-	struct rule_flatline *fl = p;
-
-	if (fl == NULL)
-		return;
-	for (int i = 0; i < fl->nkeys; i++)
-		free(fl->keys[i]);
-	free(fl->keys);
-	free(fl);
-}
-
-static void *
-flatline_parse(struct rule_parse *rp)
-{
-	struct rule_flatline *fl = xcalloc(1, sizeof(*fl));
-	const struct rule *r = rp->rule;
-	yaml_node_t *n;
-	const char *s;
-	bool ok = true;
-
-	ok &= rp_duration(rp, "window", true, 1, &fl->window_ms);
-	ok &= rp_int(rp, "below", true, 1, INT64_MAX, &fl->below);
-	n = rp_get(rp, "keys");
-	if (n == NULL || ynode_is_null(n) ||
-	    ((s = scalar(n)) != NULL && strcmp(s, "active_links") == 0)) {
-		fl->active_links = true;
-		if (r->ngroup_by > 1 ||
-		    (r->ngroup_by == 1 &&
-		     strcmp(r->group_by[0], LINK_FIELD) != 0)) {
-			rerr(rp, n, "keys",
-			     "active_links needs group_by [" LINK_FIELD
-			     "] (or none); give a list of keys to watch "
-			     "other values");
-			ok = false;
-		}
-	} else if (n->type != YAML_SEQUENCE_NODE || seq_len(n) == 0) {
-		rerr_expect(rp, n, "keys",
-			    "active_links or a list of values of the "
-			    "group_by field");
-		ok = false;
-	} else if (r->ngroup_by != 1) {
-		rerr(rp, n, "keys",
-		     "a list of keys needs exactly one group_by field, whose "
-		     "values they are (group_by has %d)",
-		     r->ngroup_by);
-		ok = false;
-	} else {
-		fl->keys = xcalloc(seq_len(n), sizeof(char *));
-		for (size_t i = 0; i < seq_len(n); i++) {
-			yaml_node_t *e = seq_item(rp->f->doc, n, i);
-
-			if ((s = scalar(e)) == NULL) {
-				rerr_expect(rp, e, "keys", "a value");
-				ok = false;
-				continue;
-			}
-			for (int j = 0; j < fl->nkeys; j++)
-				if (strcmp(fl->keys[j], s) == 0) {
-					rerr(rp, e, "keys",
-					     "'%s' is listed twice", s);
-					ok = false;
-				}
-			fl->keys[fl->nkeys++] = xstrdup(s);
-		}
-	}
-	if (!ok) {
-		flatline_free(fl);
-		return NULL;
-	}
-	return fl;
-}
-
-static void *
-trigger_parse(struct rule_parse *rp)
-{
-	struct rule_trigger *t = xcalloc(1, sizeof(*t));
-
-	if (!rp_duration(rp, "dedup", false, 0, &t->dedup_ms)) {
-		free(t);
-		return NULL;
-	}
-	return t;
-}
-
-static void
-new_value_free(void *p)
-{
-	struct rule_new_value *nv = p;
-
-	if (nv != NULL)
-		free(nv->field);
-	free(nv);
-}
-
-static void *
-new_value_parse(struct rule_parse *rp)
-{
-	struct rule_new_value *nv = xcalloc(1, sizeof(*nv));
-	bool ok = true;
-
-	ok &= rp_event_field(rp, "field", true, false, &nv->field);
-	ok &= rp_duration(rp, "lookback", true, 1, &nv->lookback_ms);
-	if (!ok) {
-		new_value_free(nv);
-		return NULL;
-	}
-	return nv;
-}
-
-static void
-cardinality_free(void *p)
-{
-	struct rule_cardinality *c = p;
-
-	if (c != NULL)
-		free(c->field);
-	free(c);
-}
-
-static void *
-cardinality_parse(struct rule_parse *rp)
-{
-	struct rule_cardinality *c = xcalloc(1, sizeof(*c));
-	yaml_node_t *n;
-	bool ok = true;
-	const char *s;
-
-	ok &= rp_event_field(rp, "field", true, false, &c->field);
-	ok &= rp_duration(rp, "window", true, 1, &c->window_ms);
-	if (!rp_bound(rp, &c->above, &n)) {
-		ok = false;
-	} else if ((s = scalar(n)) == NULL || !int_parse(s, &c->bound) ||
-		   c->bound < 0) {
-		rerr_expect(rp, n, c->above ? "above" : "below",
-			    "a number of distinct values (an integer of at "
-			    "least 0)");
-		ok = false;
-	}
-	if (!ok) {
-		cardinality_free(c);
-		return NULL;
-	}
-	return c;
-}
-
-static void
-ratio_free(void *p)
-{
-	struct rule_ratio *r = p;
-
-	if (r != NULL)
-		filter_free(r->numerator);
-	free(r);
-}
-
-static void *
-ratio_parse(struct rule_parse *rp)
-{
-	struct rule_ratio *r = xcalloc(1, sizeof(*r));
-	bool ok = true;
-	yaml_node_t *n;
-
-	n = rp_need(rp, "numerator", true,
-		    "a filter saying which of the matching events count, such "
-		    "as {status: error}",
-		    &ok);
-	if (n != NULL)
-		ok &= filter_node(rp, n, "numerator", &r->numerator);
-	ok &= rp_duration(rp, "window", true, 1, &r->window_ms);
-	if (!rp_bound(rp, &r->above, &n))
-		ok = false;
-	else
-		ok &=
-		    number_node(rp, n, r->above ? "above" : "below", 0, false,
-				100, "a percentage from 0 to 100", &r->percent);
-	r->min_denominator = 1;
-	ok &= rp_int(rp, "min_denominator", false, 1, INT64_MAX,
-		     &r->min_denominator);
-	if (!ok) {
-		ratio_free(r);
-		return NULL;
-	}
-	return r;
 }
 
 /* ---- templates ---- */
@@ -1234,7 +800,7 @@ string_list(struct rule_parse *rp, yaml_node_t *n, const char *field,
 			 const char *),
 	    char ***out, int *nout)
 {
-	size_t count = n->type == YAML_SEQUENCE_NODE ? seq_len(n) : 1;
+	size_t count = n->type == YAML_SEQUENCE_NODE ? ynode_seq_len(n) : 1;
 	bool ok = true;
 	const char *s;
 
@@ -1245,10 +811,10 @@ string_list(struct rule_parse *rp, yaml_node_t *n, const char *field,
 	*out = xcalloc(count, sizeof(char *));
 	for (size_t i = 0; i < count; i++) {
 		yaml_node_t *e = n->type == YAML_SEQUENCE_NODE
-				     ? seq_item(rp->f->doc, n, i)
+				     ? ynode_seq_item(rp->f->doc, n, i)
 				     : n;
 
-		if ((s = scalar(e)) == NULL || *s == '\0') {
+		if ((s = ynode_scalar(e)) == NULL || *s == '\0') {
 			rerr_expect(rp, e, field, expect);
 			ok = false;
 			continue;
@@ -1334,7 +900,7 @@ string_map(struct rule_parse *rp, yaml_node_t *n, const char *field,
 		yaml_node_t *kn = yaml_document_get_node(rp->f->doc, q->key);
 		yaml_node_t *vn = yaml_document_get_node(rp->f->doc, q->value);
 
-		if ((k = scalar(kn)) == NULL || !ident_ok(k)) {
+		if ((k = ynode_scalar(kn)) == NULL || !ident_ok(k)) {
 			got = ynode_describe(kn);
 			rerr(rp, kn, field,
 			     "expected a name of letters, digits and _ not "
@@ -1349,7 +915,7 @@ string_map(struct rule_parse *rp, yaml_node_t *n, const char *field,
 				rerr(rp, kn, field, "'%s' is given twice", k);
 				ok = false;
 			}
-		if ((v = scalar(vn)) == NULL) {
+		if ((v = ynode_scalar(vn)) == NULL) {
 			char *path = xprintf("%s.%s", field, k);
 
 			rerr_expect(rp, vn, path, "text");
@@ -1400,8 +966,9 @@ annotations_parse(struct rule_parse *rp, yaml_node_t *n)
 		struct rule_annotation *a;
 
 		/* string_map kept the good pairs, in order. */
-		if (scalar(kn) == NULL || strcmp(scalar(kn), names[k]) != 0 ||
-		    scalar(vn) == NULL)
+		if (ynode_scalar(kn) == NULL ||
+		    strcmp(ynode_scalar(kn), names[k]) != 0 ||
+		    ynode_scalar(vn) == NULL)
 			continue;
 		a = &r->annotations[r->nannotations++];
 		a->name = names[k];
@@ -1442,7 +1009,7 @@ repeat_parse(struct rule_parse *rp, yaml_node_t *n)
 		yaml_node_t *vn = yaml_document_get_node(rp->f->doc, q->value);
 		yaml_node_t **slot = NULL;
 
-		if ((k = scalar(kn)) != NULL) {
+		if ((k = ynode_scalar(kn)) != NULL) {
 			if (strcmp(k, "interval") == 0)
 				slot = &iv;
 			else if (strcmp(k, "max_interval") == 0)
@@ -1613,7 +1180,7 @@ interval_parse(struct rule_parse *rp, yaml_node_t *n, const char *path,
 		yaml_node_t *vn = yaml_document_get_node(rp->f->doc, q->value);
 		yaml_node_t **slot = NULL;
 
-		if ((k = scalar(kn)) != NULL) {
+		if ((k = ynode_scalar(kn)) != NULL) {
 			if (strcmp(k, "timezone") == 0)
 				slot = &tz;
 			else if (strcmp(k, "weekdays") == 0)
@@ -1643,7 +1210,7 @@ interval_parse(struct rule_parse *rp, yaml_node_t *n, const char *path,
 	}
 	if (tz != NULL && !ynode_is_null(tz)) {
 		sub = xprintf("%s.timezone", path);
-		if ((s = scalar(tz)) == NULL || !timezone_ok(s)) {
+		if ((s = ynode_scalar(tz)) == NULL || !timezone_ok(s)) {
 			rerr_expect(rp, tz, sub,
 				    "an IANA time zone such as Europe/Paris "
 				    "or UTC");
@@ -1656,7 +1223,8 @@ interval_parse(struct rule_parse *rp, yaml_node_t *n, const char *path,
 	if (iv->timezone == NULL)
 		iv->timezone = xstrdup("UTC");
 	if (wd != NULL && !ynode_is_null(wd)) {
-		size_t cnt = wd->type == YAML_SEQUENCE_NODE ? seq_len(wd) : 1;
+		size_t cnt =
+		    wd->type == YAML_SEQUENCE_NODE ? ynode_seq_len(wd) : 1;
 
 		sub = xprintf("%s.weekdays", path);
 		iv->weekdays = 0;
@@ -1669,10 +1237,10 @@ interval_parse(struct rule_parse *rp, yaml_node_t *n, const char *path,
 		}
 		for (size_t i = 0; i < cnt; i++) {
 			yaml_node_t *e = wd->type == YAML_SEQUENCE_NODE
-					     ? seq_item(rp->f->doc, wd, i)
+					     ? ynode_seq_item(rp->f->doc, wd, i)
 					     : wd;
 
-			if ((s = scalar(e)) == NULL ||
+			if ((s = ynode_scalar(e)) == NULL ||
 			    !weekdays_item(s, &iv->weekdays)) {
 				rerr_expect(rp, e, sub,
 					    "a day (monday to sunday) or a "
@@ -1683,7 +1251,8 @@ interval_parse(struct rule_parse *rp, yaml_node_t *n, const char *path,
 		free(sub);
 	}
 	if (tm != NULL && !ynode_is_null(tm)) {
-		size_t cnt = tm->type == YAML_SEQUENCE_NODE ? seq_len(tm) : 1;
+		size_t cnt =
+		    tm->type == YAML_SEQUENCE_NODE ? ynode_seq_len(tm) : 1;
 
 		sub = xprintf("%s.times", path);
 		if (tm->type == YAML_MAPPING_NODE) {
@@ -1696,10 +1265,10 @@ interval_parse(struct rule_parse *rp, yaml_node_t *n, const char *path,
 		iv->times = xcalloc(cnt + 1, sizeof(*iv->times));
 		for (size_t i = 0; i < cnt; i++) {
 			yaml_node_t *e = tm->type == YAML_SEQUENCE_NODE
-					     ? seq_item(rp->f->doc, tm, i)
+					     ? ynode_seq_item(rp->f->doc, tm, i)
 					     : tm;
 
-			if ((s = scalar(e)) == NULL ||
+			if ((s = ynode_scalar(e)) == NULL ||
 			    !times_item(s, &iv->times[iv->ntimes])) {
 				rerr_expect(rp, e, sub,
 					    "a range of the day such as "
@@ -1728,10 +1297,10 @@ intervals_parse(struct rule_parse *rp, yaml_node_t *n, const char *field,
 			    "timezone, weekdays and times");
 		return false;
 	}
-	*out = xcalloc(seq_len(n) + 1, sizeof(**out));
-	for (size_t i = 0; i < seq_len(n); i++) {
+	*out = xcalloc(ynode_seq_len(n) + 1, sizeof(**out));
+	for (size_t i = 0; i < ynode_seq_len(n); i++) {
 		path = xprintf("%s[%zu]", field, i);
-		ok &= interval_parse(rp, seq_item(rp->f->doc, n, i), path,
+		ok &= interval_parse(rp, ynode_seq_item(rp->f->doc, n, i), path,
 				     &(*out)[(*nout)++]);
 		free(path);
 	}
@@ -1780,7 +1349,7 @@ rule_fields_check(struct rule_parse *rp)
 	for (yaml_node_pair_t *q = rp->map->data.mapping.pairs.start;
 	     q < rp->map->data.mapping.pairs.top; q++) {
 		yaml_node_t *kn = yaml_document_get_node(rp->f->doc, q->key);
-		const char *k = scalar(kn), *hint, *owner = NULL;
+		const char *k = ynode_scalar(kn), *hint, *owner = NULL;
 		char *got;
 
 		if (k == NULL) {
@@ -1796,7 +1365,8 @@ rule_fields_check(struct rule_parse *rp)
 			yaml_node_t *pk =
 			    yaml_document_get_node(rp->f->doc, p->key);
 
-			if (scalar(pk) != NULL && strcmp(scalar(pk), k) == 0) {
+			if (ynode_scalar(pk) != NULL &&
+			    strcmp(ynode_scalar(pk), k) == 0) {
 				rerr(rp, kn, NULL,
 				     "duplicate field '%s' (first at line "
 				     "%zu)",
@@ -1808,7 +1378,7 @@ rule_fields_check(struct rule_parse *rp)
 		if (in_list(common_fields, k) ||
 		    (rp->kind != NULL && in_list(rp->kind->fields, k)))
 			continue;
-		for (size_t i = 0; i < nitems(rule_kinds); i++)
+		for (size_t i = 0; i < nrule_kinds; i++)
 			if (in_list(rule_kinds[i].fields, k))
 				owner = rule_kinds[i].name;
 		/* Without a kind, its fields cannot be told from typos. */
@@ -1886,7 +1456,7 @@ rule_parse(struct rules_file *f, yaml_node_t *n, int index)
 
 	/* The kind first: it says which other fields there may be. */
 	if ((v = rp_need(&rp, "kind", true, rule_kind_list(), &ok)) != NULL) {
-		if ((s = scalar(v)) == NULL) {
+		if ((s = ynode_scalar(v)) == NULL) {
 			rerr_expect(&rp, v, "kind", rule_kind_list());
 			ok = false;
 		} else if ((r->kind = rule_kind_find(s)) == NULL) {
@@ -1906,7 +1476,7 @@ rule_parse(struct rules_file *f, yaml_node_t *n, int index)
 
 	if ((v = rp_need(&rp, "name", true, "a name such as checkout-errors",
 			 &ok)) != NULL) {
-		if ((s = scalar(v)) == NULL || !rule_name_ok(s)) {
+		if ((s = ynode_scalar(v)) == NULL || !rule_name_ok(s)) {
 			rerr_expect(&rp, v, "name",
 				    "a name of letters, digits and _ . : - "
 				    "(at most 128)");
@@ -1925,7 +1495,7 @@ rule_parse(struct rules_file *f, yaml_node_t *n, int index)
 	if ((v = rp_need(&rp, "workspace", true,
 			 "a workspace slug, or \"*\" for every workspace",
 			 &ok)) != NULL) {
-		if ((s = scalar(v)) == NULL ||
+		if ((s = ynode_scalar(v)) == NULL ||
 		    (strcmp(s, "*") != 0 && !slug_valid(s))) {
 			rerr_expect(&rp, v, "workspace",
 				    "a workspace slug (a-z, 0-9 and '-'), or "
@@ -1953,7 +1523,8 @@ rule_parse(struct rules_file *f, yaml_node_t *n, int index)
 				  "an endpoint's name or id, or a list of them",
 				  notify_item, &r->notify, &r->nnotify);
 	if ((v = rp_get(&rp, "send_resolved")) != NULL && !ynode_is_null(v) &&
-	    ((s = scalar(v)) == NULL || !bool_parse(s, &r->send_resolved))) {
+	    ((s = ynode_scalar(v)) == NULL ||
+	     !bool_parse(s, &r->send_resolved))) {
 		rerr_expect(&rp, v, "send_resolved", "true or false");
 		ok = false;
 	}
@@ -1985,38 +1556,8 @@ static void
 syntax_error(struct rules_file *f, const yaml_parser_t *parser,
 	     const char *text, size_t len)
 {
-	const char *problem = parser->problem ? parser->problem : "bad YAML";
-	yaml_mark_t m = parser->problem_mark;
-	size_t i, at;
-
-	if (parser->error == YAML_MEMORY_ERROR)
-		fatal("rules: out of memory");
-	if (parser->error == YAML_READER_ERROR) {
-		m.line = m.column = 0;
-		for (i = 0; i < parser->problem_offset && i < len; i++) {
-			if (text[i] == '\n') {
-				m.line++;
-				m.column = 0;
-			} else {
-				m.column++;
-			}
-		}
-		ferr(f, &m, "%s", problem);
-		return;
-	}
-	for (at = 0, i = 0; i < m.line && at < len; at++)
-		if (text[at] == '\n')
-			i++;
-	while (at < len && text[at] == ' ')
-		at++;
-	if (at < len && text[at] == '\t')
-		ferr(f, &m, "%s (indent with spaces, not tabs)", problem);
-	else if (parser->context != NULL)
-		ferr(f, &m, "%s (%s that starts at line %zu, column %zu)",
-		     problem, parser->context, parser->context_mark.line + 1,
-		     parser->context_mark.column + 1);
-	else
-		ferr(f, &m, "%s", problem);
+	ynode_syntax_error(f->errs, f->file, parser, text, len);
+	f->nerrs++;
 }
 
 static void
@@ -2044,7 +1585,7 @@ file_walk(struct rules_file *f, yaml_node_t *root)
 	     q < root->data.mapping.pairs.top; q++) {
 		yaml_node_t *kn = yaml_document_get_node(f->doc, q->key);
 
-		k = scalar(kn);
+		k = ynode_scalar(kn);
 		if (k != NULL && strcmp(k, "rules") == 0 && list == NULL) {
 			list = yaml_document_get_node(f->doc, q->value);
 		} else if (k != NULL && strcmp(k, "rules") == 0) {
@@ -2068,10 +1609,10 @@ file_walk(struct rules_file *f, yaml_node_t *root)
 		free(got);
 		return;
 	}
-	f->v = xcalloc(seq_len(list) + 1, sizeof(*f->v));
-	for (size_t i = 0; i < seq_len(list); i++)
-		if ((r = rule_parse(f, seq_item(f->doc, list, i), (int)i)) !=
-		    NULL)
+	f->v = xcalloc(ynode_seq_len(list) + 1, sizeof(*f->v));
+	for (size_t i = 0; i < ynode_seq_len(list); i++)
+		if ((r = rule_parse(f, ynode_seq_item(f->doc, list, i),
+				    (int)i)) != NULL)
 			f->v[f->n++] = r;
 }
 

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,27 @@ ynode_text(const yaml_node_t *n)
 		return NULL;
 	s = (const char *)n->data.scalar.value;
 	return strlen(s) == n->data.scalar.length ? s : NULL;
+}
+
+const char *
+ynode_scalar(const yaml_node_t *n)
+{
+	if (n == NULL || ynode_is_null(n))
+		return NULL;
+	return ynode_text(n);
+}
+
+size_t
+ynode_seq_len(const yaml_node_t *n)
+{
+	return (size_t)(n->data.sequence.items.top -
+			n->data.sequence.items.start);
+}
+
+yaml_node_t *
+ynode_seq_item(yaml_document_t *doc, const yaml_node_t *n, size_t i)
+{
+	return yaml_document_get_node(doc, n->data.sequence.items.start[i]);
 }
 
 char *
@@ -133,6 +155,76 @@ ynode_verror(struct strlist *errs, const char *file, const yaml_mark_t *m,
 	if (line != msg)
 		free(line);
 	free(msg);
+}
+
+static void syntax_error_at(struct strlist *errs, const char *file,
+			    const yaml_mark_t *m, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+syntax_error_at(struct strlist *errs, const char *file, const yaml_mark_t *m,
+		const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ynode_verror(errs, file, m, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+ynode_syntax_error(struct strlist *errs, const char *file,
+		   const yaml_parser_t *parser, const char *text, size_t len)
+{
+	const char *problem = parser->problem ? parser->problem : "bad YAML";
+	yaml_mark_t m = parser->problem_mark;
+	size_t i, at;
+
+	if (parser->error == YAML_MEMORY_ERROR)
+		fatal("%s: out of memory", file);
+	if (parser->error == YAML_READER_ERROR) {
+		/* The reader only knows the byte offset. */
+		m.line = m.column = 0;
+		for (i = 0; i < parser->problem_offset && i < len; i++) {
+			if (text[i] == '\n') {
+				m.line++;
+				m.column = 0;
+			} else {
+				m.column++;
+			}
+		}
+		if (parser->problem_value >= 0)
+			syntax_error_at(errs, file, &m, "%s (byte 0x%02x)",
+					problem,
+					(unsigned)parser->problem_value);
+		else
+			syntax_error_at(errs, file, &m, "%s", problem);
+		return;
+	}
+
+	/* Tabs cannot indent YAML, and libyaml does not say so. */
+	for (at = 0, i = 0; i < m.line && at < len; at++)
+		if (text[at] == '\n')
+			i++;
+	while (at < len && text[at] == ' ')
+		at++;
+	if (at < len && text[at] == '\t') {
+		syntax_error_at(errs, file, &m,
+				"%s (indent with spaces, not tabs)", problem);
+	} else if (parser->context != NULL &&
+		   (parser->context_mark.line != m.line ||
+		    parser->context_mark.column != m.column)) {
+		syntax_error_at(errs, file, &m,
+				"%s (%s that starts at line %zu, column %zu)",
+				problem, parser->context,
+				parser->context_mark.line + 1,
+				parser->context_mark.column + 1);
+	} else if (parser->context != NULL) {
+		syntax_error_at(errs, file, &m, "%s (%s)", problem,
+				parser->context);
+	} else {
+		syntax_error_at(errs, file, &m, "%s", problem);
+	}
 }
 
 int

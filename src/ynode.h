@@ -20,6 +20,12 @@
 bool ynode_is_null(const yaml_node_t *);
 /* A scalar's text; NULL for another node or a NUL byte inside. */
 const char *ynode_text(const yaml_node_t *);
+/* The same for a scalar that is not null (~, null, empty), else NULL. */
+const char *ynode_scalar(const yaml_node_t *);
+/* A sequence's length, and its item i (of document doc). */
+size_t ynode_seq_len(const yaml_node_t *);
+yaml_node_t *ynode_seq_item(yaml_document_t *doc, const yaml_node_t *,
+			    size_t i);
 /*
  * How an error message shows what it got: a quoted value on one line, cut
  * at 60 bytes, or the kind of node ("a mapping", "a list", "an empty
@@ -41,6 +47,15 @@ void ynode_error(struct strlist *errs, const char *file, const yaml_mark_t *m,
 void ynode_verror(struct strlist *errs, const char *file, const yaml_mark_t *m,
 		  const char *path, const char *fmt, va_list ap)
     __attribute__((format(printf, 5, 0)));
+
+/*
+ * libyaml's complaint about text (the document being loaded), where it
+ * happened and what it was in the middle of, as one error in errs: a bad
+ * byte's line and column, a tab used to indent, the construct it was in.
+ */
+void ynode_syntax_error(struct strlist *errs, const char *file,
+			const yaml_parser_t *parser, const char *text,
+			size_t len);
 
 /*
  * The whole file in a new NUL-terminated buffer, refusing more than max

@@ -15,13 +15,14 @@ drop index event_keys_occurred_idx;
 create index event_traces_workspace_occurred_idx
 	on event_traces (workspace_id, event_occurred_at);
 
--- Deletes up to p_limit expired events (the oldest first, workspace by
--- workspace through the primary key), up to p_limit of their idempotency
--- keys and traces, and drops the monthly partitions of events that ended
--- before the horizon of every workspace (a drop that would wait more than
--- p_lock_ms for readers is left for the next call).  Returns the rows
--- deleted, counting a dropped partition's rows; call again while it
--- returns p_limit or more.
+-- Drops the monthly partitions of events that ended before the horizon of
+-- every workspace (a drop that would wait more than p_lock_ms for readers
+-- is left for the next call), then deletes up to p_limit expired events
+-- (the oldest first, workspace by workspace through the primary key) and
+-- up to p_limit of their idempotency keys and traces.  Returns the rows
+-- removed, a dropped partition counted by the planner's estimate of its
+-- rows (counting them would read it all); call again while it returns
+-- p_limit or more.
 create function lp_events_prune(p_limit int, p_lock_ms int default 1000)
 returns bigint
 language plpgsql
@@ -30,8 +31,37 @@ declare
 	n bigint;
 	total bigint := 0;
 	keep_all timestamptz;
+	old_lock text := current_setting('lock_timeout');
 	part record;
 begin
+	-- A month wholly before every workspace's horizon goes at once.
+	select min(now() - w.retention_days * interval '1 day')
+	into keep_all from workspaces w;
+	perform set_config('lock_timeout', p_lock_ms || 'ms', true);
+	for part in
+		select c.oid::regclass as rel,
+		       greatest(c.reltuples, 0)::bigint as rows,
+		       (to_date(substr(c.relname, 9, 4)
+				|| substr(c.relname, 14, 2), 'YYYYMM')
+			+ interval '1 month') at time zone 'UTC' as ends
+		from pg_inherits i
+		join pg_class c on c.oid = i.inhrelid
+		where i.inhparent = 'events'::regclass
+		  and c.relname ~ '^events_y[0-9]{4}m[0-9]{2}$'
+		order by c.relname
+	loop
+		exit when keep_all is null or part.ends > keep_all;
+		begin
+			execute format('drop table %s', part.rel);
+			total := total + part.rows;
+		exception when lock_not_available then
+			raise notice 'lp_events_prune: % is in use; dropped later',
+				part.rel;
+			exit;
+		end;
+	end loop;
+	perform set_config('lock_timeout', old_lock, true);
+
 	with doomed as (
 		select d.workspace_id, d.occurred_at, d.id
 		from workspaces w
@@ -88,38 +118,6 @@ begin
 	get diagnostics n = row_count;
 	total := total + n;
 
-	-- A month wholly before every workspace's horizon goes at once.
-	select min(now() - w.retention_days * interval '1 day')
-	into keep_all from workspaces w;
-	if keep_all is null then
-		return total;
-	end if;
-	perform set_config('lock_timeout', p_lock_ms || 'ms', true);
-	for part in
-		select c.oid::regclass as rel,
-		       (to_date(substr(c.relname, 9, 4)
-				|| substr(c.relname, 14, 2), 'YYYYMM')
-			+ interval '1 month') at time zone 'UTC' as ends
-		from pg_inherits i
-		join pg_class c on c.oid = i.inhrelid
-		where i.inhparent = 'events'::regclass
-		  and c.relname ~ '^events_y[0-9]{4}m[0-9]{2}$'
-		order by c.relname
-	loop
-		if part.ends > keep_all then
-			exit;
-		end if;
-		begin
-			execute format('select count(*) from %s', part.rel)
-			into n;
-			execute format('drop table %s', part.rel);
-			total := total + n;
-		exception when lock_not_available then
-			raise notice 'lp_events_prune: % is in use; dropped later',
-				part.rel;
-			exit;
-		end;
-	end loop;
 	return total;
 end;
 $$;

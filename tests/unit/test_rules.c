@@ -835,7 +835,14 @@ test_common_checks(void)
 		    "mapping");
 	check_error("rules:\n  - name: [\n",
 		    "t.yaml:3:1: did not find expected node content (while "
-		    "parsing a flow node that starts at line 3, column 1)");
+		    "parsing a flow node)");
+	/* A tab used to indent, and a byte that is not UTF-8, as the
+	 * configuration reports them (ynode_syntax_error). */
+	check_error("rules:\n\t- name: r\n",
+		    "t.yaml:2:1: found character that cannot start any token "
+		    "(indent with spaces, not tabs)");
+	check_error("rules: \"\xff\"\n",
+		    "t.yaml:1:9: invalid leading UTF-8 octet (byte 0xff)");
 }
 
 /* Every error is reported, in the order of the file. */
