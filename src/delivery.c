@@ -1662,30 +1662,25 @@ parse_secrets(const char *text, int *n)
 	return out;
 }
 
-static void
-claimed(PGresult *res, const char *error, void *arg)
+/*
+ * Adopts the claimed or handed-over rows of res, from column col on: id,
+ * endpoint_id, message_id, attempt, payload, endpoint_url, headers,
+ * max_in_flight, rate_limit_per_second, secrets (a JSON array); rows with
+ * a null id are skipped.  Returns the jobs made.
+ */
+static int
+adopt_rows(struct delivery *d, const PGresult *res, int col)
 {
-	struct delivery *d = arg;
 	struct endpoint *ep;
-	int n, taken = 0;
-	bool was;
+	int n = PQntuples(res), taken = 0;
 
-	d->claiming = false;
-	if (error != NULL) {
-		if (d->claim_failures++ % CLAIM_WARN_EVERY == 0)
-			log_warn("delivery: claiming deliveries failed: %s",
-				 error);
-		maybe_done(d);
-		return;
-	}
-	if (d->claim_failures > 0)
-		log_info("delivery: claiming works again");
-	d->claim_failures = 0;
-	n = PQntuples(res);
 	for (int i = 0; i < n; i++) {
-		int64_t id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		int64_t id;
 		struct job *j;
 
+		if (PQgetisnull(res, i, col))
+			continue;
+		id = strtoll(PQgetvalue(res, i, col), NULL, 10);
 		/* A lease of ours that expired and came back: the job we
 		 * hold stands, and a result for it not yet written is
 		 * stale. */
@@ -1703,33 +1698,44 @@ claimed(PGresult *res, const char *error, void *arg)
 			d->pending.n--;
 			break;
 		}
-		ep = ep_get(d, PQgetvalue(res, i, 1));
-		ep->max_in_flight = atoi(PQgetvalue(res, i, 7));
+		ep = ep_get(d, PQgetvalue(res, i, col + 1));
+		ep->max_in_flight = atoi(PQgetvalue(res, i, col + 7));
 		if (ep->max_in_flight < 1)
 			ep->max_in_flight = 1;
-		ep->rate =
-		    PQgetisnull(res, i, 8) ? 0 : atoi(PQgetvalue(res, i, 8));
+		ep->rate = PQgetisnull(res, i, col + 8)
+			       ? 0
+			       : atoi(PQgetvalue(res, i, col + 8));
 		ep->last_used = mono_ms();
 
 		j = xcalloc(1, sizeof *j);
 		j->d = d;
 		j->ep = ep;
 		j->id = id;
-		j->message_id = xstrdup(PQgetvalue(res, i, 2));
-		j->attempt = atoi(PQgetvalue(res, i, 3));
-		j->payload_len = (size_t)PQgetlength(res, i, 4);
-		j->payload = xstrndup(PQgetvalue(res, i, 4), j->payload_len);
-		j->url = xstrdup(PQgetvalue(res, i, 5));
-		j->headers = xstrdup(PQgetvalue(res, i, 6));
-		j->secrets = parse_secrets(PQgetvalue(res, i, 9), &j->nsecrets);
+		j->message_id = xstrdup(PQgetvalue(res, i, col + 2));
+		j->attempt = atoi(PQgetvalue(res, i, col + 3));
+		j->payload_len = (size_t)PQgetlength(res, i, col + 4);
+		j->payload =
+		    xstrndup(PQgetvalue(res, i, col + 4), j->payload_len);
+		j->url = xstrdup(PQgetvalue(res, i, col + 5));
+		j->headers = xstrdup(PQgetvalue(res, i, col + 6));
+		j->secrets =
+		    parse_secrets(PQgetvalue(res, i, col + 9), &j->nsecrets);
 		LIST_INSERT_HEAD(&d->jobs, j, all);
 		TAILQ_INSERT_TAIL(&ep->queue, j, queue);
 		ep->nqueued++;
 		d->nqueued++;
 		taken++;
 	}
-	if (n > 0)
-		log_debug("delivery: claimed %d deliveries (%d new)", n, taken);
+	return taken;
+}
+
+/* Starts what the endpoints' queues allow (releases it when stopping). */
+static void
+pump_queues(struct delivery *d)
+{
+	struct endpoint *ep;
+	bool was;
+
 	/* pump_starved reorders the list: not while it is walked here. */
 	was = d->pumping_starved;
 	d->pumping_starved = true;
@@ -1746,6 +1752,30 @@ claimed(PGresult *res, const char *error, void *arg)
 			ep_pump(ep);
 	}
 	d->pumping_starved = was;
+}
+
+static void
+claimed(PGresult *res, const char *error, void *arg)
+{
+	struct delivery *d = arg;
+	int n, taken;
+
+	d->claiming = false;
+	if (error != NULL) {
+		if (d->claim_failures++ % CLAIM_WARN_EVERY == 0)
+			log_warn("delivery: claiming deliveries failed: %s",
+				 error);
+		maybe_done(d);
+		return;
+	}
+	if (d->claim_failures > 0)
+		log_info("delivery: claiming works again");
+	d->claim_failures = 0;
+	n = PQntuples(res);
+	taken = adopt_rows(d, res, 0);
+	if (n > 0)
+		log_debug("delivery: claimed %d deliveries (%d new)", n, taken);
+	pump_queues(d);
 	if (d->stopping) {
 		maybe_done(d);
 		return;
@@ -1759,23 +1789,16 @@ claimed(PGresult *res, const char *error, void *arg)
 	}
 }
 
-static void
-claim_maybe(struct delivery *d)
+/*
+ * The endpoints a claim leaves out, as a uuid[] literal: full here, or
+ * their circuit open.
+ */
+static char *
+skip_literal(struct delivery *d)
 {
 	struct sbuf skip = {0};
 	struct endpoint *ep;
-	char limit[16], lease[24], *skipv;
-	const char *params[4];
-	int room;
 
-	if (d->stopping || d->claiming)
-		return;
-	room = claim_cap(d) - d->nqueued;
-	if (room <= 0) {
-		d->more_due = true;
-		return;
-	}
-	d->claim_limit = room < d->opts.batch_size ? room : d->opts.batch_size;
 	sbuf_addc(&skip, '{');
 	TAILQ_FOREACH(ep, &d->endpoints, all)
 	{
@@ -1788,7 +1811,25 @@ claim_maybe(struct delivery *d)
 			ep->skipped = true;
 	}
 	sbuf_addc(&skip, '}');
-	skipv = sbuf_take(&skip);
+	return sbuf_take(&skip);
+}
+
+static void
+claim_maybe(struct delivery *d)
+{
+	char limit[16], lease[24], *skipv;
+	const char *params[4];
+	int room;
+
+	if (d->stopping || d->claiming)
+		return;
+	room = claim_cap(d) - d->nqueued;
+	if (room <= 0) {
+		d->more_due = true;
+		return;
+	}
+	d->claim_limit = room < d->opts.batch_size ? room : d->opts.batch_size;
+	skipv = skip_literal(d);
 	snprintf(limit, sizeof limit, "%d", d->claim_limit);
 	snprintf(lease, sizeof lease, "%" PRId64, d->opts.lease_ms);
 	params[0] = d->owner;
@@ -1798,6 +1839,39 @@ claim_maybe(struct delivery *d)
 	d->claiming = true;
 	db_query(d->db, sql_claim, 4, params, claimed, d);
 	free(skipv);
+}
+
+void
+delivery_handoff_prepare(struct delivery *d, struct delivery_handoff *h)
+{
+	int room = claim_cap(d) - d->nqueued;
+
+	/* A claim in flight may fill its limit. */
+	if (d->claiming)
+		room -= d->claim_limit;
+	if (d->stopping || room < 0)
+		room = 0;
+	snprintf(h->owner, sizeof h->owner, "%s", d->owner);
+	snprintf(h->room, sizeof h->room, "%d", room);
+	snprintf(h->lease_ms, sizeof h->lease_ms, "%" PRId64, d->opts.lease_ms);
+	h->skip = skip_literal(d);
+}
+
+void
+delivery_take(struct delivery *d, const PGresult *res, int col)
+{
+	int taken = adopt_rows(d, res, col);
+
+	if (taken == 0)
+		return;
+	metrics_counter_add("linkpulse_delivery_handed_over_total",
+			    "Deliveries the outbox handed to this engine "
+			    "without a claim.",
+			    "", taken);
+	log_debug("delivery: %d deliveries handed over", taken);
+	pump_queues(d);
+	if (d->stopping)
+		maybe_done(d);
 }
 
 static void

@@ -45,6 +45,23 @@ struct delivery *delivery_new(struct event_base *, struct db_pool *,
 void delivery_set_options(struct delivery *, const struct delivery_options *);
 /* New work may be due now: claim at once. */
 void delivery_wake(struct delivery *);
+
+/*
+ * The outbox hands the deliveries it writes straight to the engine,
+ * already leased (lp_outbox_apply's p_owner, p_take, p_lease_ms and
+ * p_skip): delivery_handoff_prepare says how many the engine takes now
+ * and which endpoints it leaves out (skip: a uuid[] literal for the
+ * caller to free); delivery_take adopts the rows returned, from column
+ * col on, once their transaction has committed.
+ */
+struct delivery_handoff {
+	char owner[128];
+	char room[16];
+	char lease_ms[24];
+	char *skip;
+};
+void delivery_handoff_prepare(struct delivery *, struct delivery_handoff *);
+void delivery_take(struct delivery *, const PGresult *res, int col);
 /*
  * Stops claiming; requests in flight finish (or time out) and their
  * outcomes are written, deliveries claimed but not started are released;

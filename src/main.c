@@ -275,16 +275,6 @@ on_notify(const char *channel, const char *payload, void *arg)
 		delivery_wake(d->delivery);
 }
 
-/* The outbox queued deliveries and its batch committed. */
-static void
-wake_delivery(void *arg)
-{
-	struct daemon *d = arg;
-
-	if (d->delivery != NULL)
-		delivery_wake(d->delivery);
-}
-
 static void
 on_listen_state(bool connected, void *arg)
 {
@@ -521,7 +511,7 @@ reload_for_api(void *arg, struct strlist *errs)
 	return reload(arg, errs);
 }
 
-/* HTTP and the pipeline each call this once they are done. */
+/* HTTP, the pipeline and delivery each call this once they are done. */
 static void
 drained(void *arg)
 {
@@ -531,6 +521,17 @@ drained(void *arg)
 		return;
 	log_info("shutdown: requests and batches finished; exiting");
 	event_base_loopexit(d->base, NULL);
+}
+
+/* The delivery engine stops after the pipeline: its last batch may have
+ * handed the engine deliveries to send. */
+static void
+pipeline_drained(void *arg)
+{
+	struct daemon *d = arg;
+
+	delivery_stop(d->delivery, drained, d);
+	drained(d);
 }
 
 static void
@@ -568,8 +569,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	timer_after(d->grace_timer, d->cfg->shutdown.grace_ms);
 	retention_stop(d->retention);
 	d->draining = 3;
-	pipeline_stop(d->pipeline, drained, d);
-	delivery_stop(d->delivery, drained, d);
+	/* The pipeline's last batch may hand deliveries to the engine. */
+	pipeline_stop(d->pipeline, pipeline_drained, d);
 	http_drain(d->http, drained, d);
 }
 
@@ -664,7 +665,7 @@ start(struct daemon *d)
 		snprintf(d->instance, sizeof d->instance, "%s:%d", host,
 			 (int)getpid());
 		d->delivery = delivery_new(d->base, d->db, &o);
-		outbox_set_wake(wake_delivery, d);
+		outbox_set_delivery(d->delivery);
 		sync_webhooks(d, d->cfg);
 	}
 

@@ -247,3 +247,35 @@ def test_configured_endpoint_errors_name_the_line(db, daemon, tmp_path):
            "'event_types'?)" in r.stderr
     assert f"{bad}:4:10: webhooks: url: 'http://169.254.169.254/latest/meta-data' points " \
            "at 169.254.169.254" in r.stderr
+
+
+def test_new_deliveries_handed_to_the_engine_without_a_claim(db, daemon, receiver):
+    """The outbox writes the deliveries it can hand over already leased to
+    this instance (first attempt counted) and the engine sends them once the
+    batch commits; those of an endpoint already full here wait for a claim."""
+    ws = Workspace(db)
+    rx = receiver()
+    rx.default("/slow", delay=0.2)
+    link = ws.link()
+    fast, _ = ws.endpoint(rx.url("/fast"))
+    slow, _ = ws.endpoint(rx.url("/slow"), max_in_flight=1)
+    d = daemon(db, dict(FAST, **{"pipeline.batch_size": 10}))
+    for _ in range(8):
+        db.sql("INSERT INTO events (workspace_id, occurred_at, link_id) "
+               "SELECT %s, now(), %s FROM generate_series(1, 10)", (ws.id, link))
+    rx.wait_for(80, "/fast", timeout=20)
+    rx.wait_for(80, "/slow", timeout=40)
+    wait_until(lambda: db.sql("SELECT count(*) FROM webhook_deliveries "
+                              "WHERE state = 'delivered'")[0][0] == 160, 20,
+               "every delivery written as delivered")
+    # Each delivered once, in one attempt, and logged once.
+    assert len({r.msg_id for r in rx.requests("/fast")}) == 80
+    assert len({r.msg_id for r in rx.requests("/slow")}) == 80
+    assert db.sql("SELECT count(*), max(attempts) FROM webhook_deliveries") == [(160, 1)]
+    assert db.sql("SELECT count(*) FROM webhook_attempts")[0][0] == 160
+    assert rx.max_concurrent("/slow") == 1
+    handed = d.metric("linkpulse_delivery_handed_over_total")
+    # Every fast one was handed over; the slow endpoint filled its queue
+    # here (32 jobs) and the rest of its deliveries were claimed.
+    assert handed >= 80 + 32, handed
+    assert handed < 160, handed
