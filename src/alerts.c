@@ -72,6 +72,7 @@ static int64_t pruned_at;
 static int64_t stats_at;
 static int64_t ticked_at;
 static bool behind;
+static int64_t behind_since;
 static int64_t retention_ms = 30LL * 86400000;
 static long queued;
 static char *sql_rows, *sql_warm;
@@ -799,11 +800,16 @@ step_tick(void)
 	 * waiting: a flatline would fire on a busy link.  Evaluation waits
 	 * for the pipeline to catch up, for up to BEHIND_MAX_MS.
 	 */
-	if (run.batch->more && run.now - ticked_at < BEHIND_MAX_MS) {
-		if (!behind)
-			log_info("alerts: the pipeline is behind; rules are "
-				 "evaluated once it has caught up");
+	if (run.batch->more && !behind) {
+		log_info("alerts: the pipeline is behind; rules are "
+			 "evaluated once it has caught up");
 		behind = true;
+		behind_since = run.now;
+	}
+	if (run.batch->more &&
+	    run.now - (ticked_at > behind_since ? ticked_at : behind_since) <
+		BEHIND_MAX_MS) {
+		/* Waits (a start or a gap too: ticked_at is 0 then). */
 	} else if (run.now - ticked_at >= TICK_MS - 50) {
 		behind = false;
 		ticked_at = run.now;

@@ -474,6 +474,34 @@ rules:
     assert json.loads(msgs[1].body)["type"] == "alert.resolved"
 
 
+def test_flatline_waits_for_the_pipeline_to_catch_up(db, daemon, receiver, tmp_path):
+    """A backlog read in several batches: the busy link's event comes in the
+    last one, so evaluating at the first batch would find it silent."""
+    ws = Workspace(db)
+    rx = receiver()
+    busy, quiet, other = ws.link(), ws.link(), ws.link()
+    ws.events(60, link_id=other)
+    ws.events(1, link_id=busy)
+    paths = write_rules(tmp_path, f"""
+rules:
+  - name: quiet
+    workspace: {ws.slug}
+    kind: flatline
+    keys: active_links
+    group_by: [link]
+    window: 30s
+    below: 1
+    notify: [ops]
+""")
+    d = daemon(db, dict(FAST, **{"rules.paths": [paths], "pipeline.batch_size": 10,
+                                 "pipeline.batch_max": 10,
+                                 "webhooks": [ws.endpoint("ops", rx.url("/hook"))]}))
+    rx.wait_for(1, "/hook", timeout=10)
+    time.sleep(1.5)
+    assert {x["labels"]["link"] for x in alerts_of_raw(rx)} == {quiet}
+    assert "rules are evaluated once it has caught up" in d.log_text()
+
+
 def alerts_of_raw(rx):
     return [a for b in bodies(rx) for a in b["data"]["alerts"] if a["status"] == "firing"]
 

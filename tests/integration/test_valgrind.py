@@ -59,7 +59,7 @@ rules:
         assert d.get("/v1/workspace", token="lp_live_" + "x" * 40).status_code == 401
     db.sql("INSERT INTO events (workspace_id, occurred_at, link_id) "
            "SELECT workspace_id, now(), id FROM links")
-    wait_until(lambda: db.sql("SELECT events FROM pipeline_cursor")[0][0] == 1, 20,
+    wait_until(lambda: db.sql("SELECT events FROM pipeline_cursor WHERE name = 'main'")[0][0] == 1, 20,
                "the event consumed under valgrind")
     wait_until(lambda: db.sql("SELECT count(*) FROM alert_instances WHERE rule = 'busy'"
                               " AND state = 'firing'")[0][0] == 1, 30, "an alert firing")
