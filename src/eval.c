@@ -30,29 +30,36 @@
 #define SEP '\x1f'
 
 /*
- * 12 bytes: the bucket's number (its start over its width) less the
- * buckets' base; a rule counts a numerator (ratio) or sums a field, never
- * both.
+ * 8 bytes: the bucket's number (its start over its width) less the
+ * buckets' base, and its events.
  */
 struct bucket {
 	uint32_t dk;
-	uint32_t n; /* events */
-	union {
-		uint32_t num; /* ratio: events matching the numerator */
-		float sum;    /* sum, avg: the field's total */
-	} x;
+	uint32_t n;
 };
 
 /*
- * Buckets in time order, sparse: only those that had events: v[0..n), in
- * an allocation of cap from mem (expired ones leave room before v, reused
- * when the end is reached).  base numbers them: the live ones, a span
- * apart at most, fit 32 bits from it.
+ * What a bucket of a wide window adds: a rule counts a numerator (ratio)
+ * or sums a field (sum, avg), never both.
+ */
+union bucket_x {
+	uint32_t num;
+	float sum;
+};
+
+/*
+ * Buckets in time order, sparse: only those that had events:
+ * mem[off .. off+n), in an allocation of cap (expired ones leave room
+ * before off, reused when the end is reached).  A wide window (ratio,
+ * sum, avg) has cap union bucket_x after its cap buckets, one per bucket
+ * (bucket_xs); the others, most windows, only the 8 bytes.  base numbers
+ * them: the live ones, a span apart at most, fit 32 bits from it.
  */
 struct buckets {
-	struct bucket *mem, *v;
+	struct bucket *mem;
 	int64_t base;
-	uint32_t n, cap;
+	uint32_t off, n, cap;
+	bool wide;
 };
 
 /* Distinct values by hash (never 0), with the time each was last seen. */
@@ -67,25 +74,31 @@ struct vset {
 	int64_t oldest; /* no entry was last seen before this */
 };
 
+/*
+ * One allocation: the fields, then the key (workspace SEP value SEP value
+ * ..., one value per group field, "" for none).  A rule keeps either
+ * coarse buckets or distinct values besides its window, never both
+ * (crule_keeps_hist, crule_keeps_seen).
+ */
 struct group {
-	char *key; /* workspace SEP value SEP value ... */
 	uint64_t hash;
-	char *workspace;
-	char **values;	     /* one per group field; "" for none */
-	struct buckets bk;   /* the window (spike: both windows) */
-	struct buckets hist; /* spike with an offset: the span, coarser */
-	struct vset seen;
-	bool seeded;	    /* flatline: a key of the seeds */
-	bool owed;	    /* resolved while muted: announce it when allowed */
+	struct buckets bk; /* the window (spike: both windows) */
+	union {
+		struct buckets hist; /* spike with an offset: the span */
+		struct vset seen;    /* distinct values (cardinality, ...) */
+	} u;
 	int64_t created_at; /* flatline: observed since */
 	/* the alert */
-	enum alert_state state;
 	int64_t active_at, fired_at, resolved_at, notified_at, clear_since;
-	int notifications;
 	double value;
 	char *text_value; /* new_value's value */
 	/* The crule's event_refs as the event that fired it had them. */
 	char **event_values;
+	enum alert_state state;
+	int notifications;
+	bool seeded; /* flatline: a key of the seeds */
+	bool owed;   /* resolved while muted: announce it when allowed */
+	char key[];
 };
 
 /* What a kind's evaluation says about a group at a time. */
@@ -372,55 +385,83 @@ vset_count(const struct vset *s, int64_t from, int64_t to)
 
 /* ---- buckets ---- */
 
-/*
- * Bucket number k, made if missing; NULL when it is 2^32 buckets or more
- * from the others (years away: an event no window will count, and the
- * buckets near now stay).
- */
-static struct bucket *
-bucket_at(struct buckets *b, int64_t k)
+/* The numerators or totals of a wide window, parallel to mem. */
+static union bucket_x *
+bucket_xs(const struct buckets *b)
 {
-	uint32_t i = b->n, first;
+	return (union bucket_x *)(void *)(b->mem + b->cap);
+}
+
+/*
+ * The index in mem of bucket number k, made if missing (wide: with a
+ * numerator or total); -1 when it is 2^32 buckets or more from the others
+ * (years away: an event no window will count, and the buckets near now
+ * stay).
+ */
+static int64_t
+bucket_at(struct buckets *b, int64_t k, bool wide)
+{
+	struct bucket *v = b->mem + b->off;
+	union bucket_x *x;
+	uint32_t i = b->n, first, cap;
 	int64_t shift;
 
 	if (b->n > 0 && k - b->base > (int64_t)UINT32_MAX &&
-	    (first = b->v[0].dk) > 0) {
+	    (first = v[0].dk) > 0) {
 		/* Renumber from the first live bucket. */
 		b->base += first;
 		for (uint32_t j = 0; j < b->n; j++)
-			b->v[j].dk -= first;
+			v[j].dk -= first;
 	}
 	if (b->n == 0) {
 		b->base = k;
 	} else if (k < b->base) {
 		shift = b->base - k;
-		if (shift > (int64_t)(UINT32_MAX - b->v[b->n - 1].dk))
-			return NULL;
+		if (shift > (int64_t)(UINT32_MAX - v[b->n - 1].dk))
+			return -1;
 		for (uint32_t j = 0; j < b->n; j++)
-			b->v[j].dk += (uint32_t)shift;
+			v[j].dk += (uint32_t)shift;
 		b->base = k;
 	} else if (k - b->base > (int64_t)UINT32_MAX) {
-		return NULL;
+		return -1;
 	}
 	/* Events come mostly in time order: look from the newest. */
-	while (i > 0 && b->base + b->v[i - 1].dk > k)
+	while (i > 0 && b->base + v[i - 1].dk > k)
 		i--;
-	if (i > 0 && b->base + b->v[i - 1].dk == k)
-		return &b->v[i - 1];
-	if ((uint32_t)(b->v - b->mem) + b->n == b->cap) {
-		if (b->v > b->mem) {
-			memmove(b->mem, b->v, sizeof(*b->v) * b->n);
+	if (i > 0 && b->base + v[i - 1].dk == k)
+		return b->off + i - 1;
+	if (b->cap == 0)
+		b->wide = wide;
+	if (b->off + b->n == b->cap) {
+		if (b->off > 0) {
+			memmove(b->mem, v, sizeof(*v) * b->n);
+			if (b->wide)
+				memmove(bucket_xs(b), bucket_xs(b) + b->off,
+					sizeof(*x) * b->n);
+			b->off = 0;
 		} else {
-			b->cap = b->cap == 0 ? 2 : b->cap * 2;
-			b->mem = xrealloc(b->mem, sizeof(*b->mem) * b->cap);
+			size_t unit = sizeof(*v) + (b->wide ? sizeof(*x) : 0);
+
+			cap = b->cap == 0 ? 2 : b->cap * 2;
+			b->mem = xrealloc(b->mem, unit * cap);
+			/* The totals move up behind the larger array. */
+			if (b->wide)
+				memmove(b->mem + cap, b->mem + b->cap,
+					sizeof(*x) * b->n);
+			b->cap = cap;
 		}
-		b->v = b->mem;
+		v = b->mem;
 	}
-	memmove(&b->v[i + 1], &b->v[i], sizeof(*b->v) * (b->n - i));
+	memmove(&v[i + 1], &v[i], sizeof(*v) * (b->n - i));
+	memset(&v[i], 0, sizeof(*v));
+	v[i].dk = (uint32_t)(k - b->base);
+	if (b->wide) {
+		x = bucket_xs(b) + b->off;
+		memmove(&x[i + 1], &x[i], sizeof(*x) * (b->n - i));
+		memset(&x[i], 0, sizeof(*x));
+	}
 	b->n++;
-	memset(&b->v[i], 0, sizeof(*b->v));
-	b->v[i].dk = (uint32_t)(k - b->base);
-	return &b->v[i];
+	return b->off + i;
 }
 
 static void
@@ -430,18 +471,28 @@ buckets_free(struct buckets *b)
 	memset(b, 0, sizeof(*b));
 }
 
+/* Bytes held by b's allocation. */
+static size_t
+buckets_bytes(const struct buckets *b)
+{
+	return (sizeof(struct bucket) +
+		(b->wide ? sizeof(union bucket_x) : 0)) *
+	       b->cap;
+}
+
 /* Drops the buckets wholly at or before t. */
 static void
 buckets_expire(struct buckets *b, int64_t t, int64_t w)
 {
+	const struct bucket *v = b->mem + b->off;
 	uint32_t drop = 0;
 
-	while (drop < b->n && (b->base + b->v[drop].dk + 1) * w <= t)
+	while (drop < b->n && (b->base + v[drop].dk + 1) * w <= t)
 		drop++;
 	if (drop == 0)
 		return;
 	/* No copy: the room is reused when the end is reached. */
-	b->v += drop;
+	b->off += drop;
 	b->n -= drop;
 	if (b->n == 0)
 		buckets_free(b);
@@ -458,30 +509,82 @@ window_sums(const struct buckets *b, int64_t w, int64_t to, int64_t len)
 {
 	struct sums s = {0, 0, 0};
 	int64_t lo = floordiv(to - len, w), hi = bucket_of(to, w);
+	const struct bucket *v = b->mem + b->off;
+	const union bucket_x *x = b->wide ? bucket_xs(b) + b->off : NULL;
 
 	for (uint32_t i = 0; i < b->n; i++) {
-		int64_t k = b->base + b->v[i].dk;
+		int64_t k = b->base + v[i].dk;
 
 		if (k < lo || k > hi)
 			continue;
-		s.n += b->v[i].n;
-		s.num += b->v[i].x.num;
-		s.sum += b->v[i].x.sum;
+		s.n += v[i].n;
+		if (x != NULL) {
+			s.num += x[i].num;
+			s.sum += x[i].sum;
+		}
 	}
 	return s;
 }
 
 /* ---- groups ---- */
 
-static void
-group_free(struct group *g)
+static bool
+crule_keeps_hist(const struct crule *c)
 {
-	free(g->key);
-	free(g->workspace);
-	free(g->values);
+	return c->hist_width > 0;
+}
+
+static bool
+crule_keeps_seen(const struct crule *c)
+{
+	return c->distinct != NULL;
+}
+
+/* Empties g's window and what the rule keeps besides. */
+static void
+group_clear(const struct crule *c, struct group *g)
+{
 	buckets_free(&g->bk);
-	buckets_free(&g->hist);
-	free(g->seen.v);
+	if (crule_keeps_hist(c))
+		buckets_free(&g->u.hist);
+	else if (crule_keeps_seen(c))
+		free(g->u.seen.v);
+	memset(&g->u, 0, sizeof g->u);
+}
+
+/* Whether g keeps any data (its window, coarse buckets, values). */
+static bool
+group_has_data(const struct crule *c, const struct group *g)
+{
+	return g->bk.n > 0 || (crule_keeps_hist(c) && g->u.hist.n > 0) ||
+	       (crule_keeps_seen(c) && g->u.seen.n > 0);
+}
+
+/*
+ * The workspace and the group values of g: parts[0], then parts[1 ..
+ * ngroup], in one allocation to free.
+ */
+static char **
+group_parts(const struct crule *c, const struct group *g)
+{
+	size_t len = strlen(g->key) + 1;
+	char **parts = xmalloc(sizeof(char *) * (size_t)(c->ngroup + 1) + len);
+	char *p = (char *)(parts + c->ngroup + 1);
+
+	memcpy(p, g->key, len);
+	parts[0] = p;
+	for (int i = 1; i <= c->ngroup; i++) {
+		if ((p = strchr(p, SEP)) != NULL)
+			*p++ = '\0';
+		parts[i] = p != NULL ? p : parts[0] + strlen(parts[0]);
+	}
+	return parts;
+}
+
+static void
+group_free(const struct crule *c, struct group *g)
+{
+	group_clear(c, g);
 	free(g->text_value);
 	if (g->event_values != NULL)
 		for (char **v = g->event_values; *v != NULL; v++)
@@ -493,10 +596,14 @@ group_free(struct group *g)
 static int64_t
 group_bytes(const struct crule *c, const struct group *g)
 {
-	return (int64_t)(sizeof(*g) + strlen(g->key) * 2 + 2 +
-			 sizeof(char *) * (size_t)c->ngroup +
-			 sizeof(struct bucket) * (g->bk.cap + g->hist.cap) +
-			 sizeof(*g->seen.v) * g->seen.cap + sizeof(void *) * 2);
+	int64_t n = (int64_t)(sizeof(*g) + strlen(g->key) + 1 +
+			      buckets_bytes(&g->bk) + sizeof(void *) * 2);
+
+	if (crule_keeps_hist(c))
+		n += (int64_t)buckets_bytes(&g->u.hist);
+	else if (crule_keeps_seen(c))
+		n += (int64_t)(sizeof(*g->u.seen.v) * g->u.seen.cap);
+	return n;
 }
 
 static struct group **
@@ -538,29 +645,16 @@ group_get(struct crule *c, const char *key)
 {
 	uint64_t h = str_hash(key);
 	struct group **slot, *g;
-	char *copy, *p;
-	int i;
+	size_t len = strlen(key) + 1;
 
 	if ((c->n + 1) * 4 > c->cap * 3)
 		groups_rehash(c, c->cap == 0 ? 16 : c->cap * 2);
 	slot = group_slot(c, key, h);
 	if (*slot != NULL)
 		return *slot;
-	g = xcalloc(1, sizeof(*g));
-	g->key = xstrdup(key);
+	g = xcalloc(1, sizeof(*g) + len);
+	memcpy(g->key, key, len);
 	g->hash = h;
-	/* The parts: the workspace, then one value per group field. */
-	copy = xstrdup(key);
-	g->values = xcalloc((size_t)c->ngroup + 1, sizeof(char *));
-	p = strchr(copy, SEP);
-	if (p != NULL)
-		*p++ = '\0';
-	g->workspace = copy;
-	for (i = 0; i < c->ngroup; i++) {
-		g->values[i] = p != NULL ? p : copy + strlen(copy);
-		if (p != NULL && (p = strchr(p, SEP)) != NULL)
-			*p++ = '\0';
-	}
 	g->state = ALERT_INACTIVE;
 	*slot = g;
 	c->n++;
@@ -582,11 +676,10 @@ groups_sweep(struct crule *c)
 
 		if (g == NULL)
 			continue;
-		if (g->bk.n == 0 && g->hist.n == 0 && g->seen.n == 0 &&
-		    !g->seeded && !g->owed &&
+		if (!group_has_data(c, g) && !g->seeded && !g->owed &&
 		    (g->state == ALERT_INACTIVE ||
 		     g->state == ALERT_RESOLVED)) {
-			group_free(g);
+			group_free(c, g);
 			continue;
 		}
 		live[kept++] = g;
@@ -642,6 +735,7 @@ struct built {
 	char fingerprint[17];
 	char *value, *threshold;
 	const struct eval_event *ev; /* the firing event, if at hand */
+	char **parts; /* group_parts: the workspace and group values */
 };
 
 static void
@@ -782,7 +876,7 @@ render(const struct crule *c, const struct group *g, const struct built *b,
 			part = c->r->name;
 			break;
 		case RULE_REF_WORKSPACE:
-			part = g->workspace;
+			part = b->parts[0];
 			break;
 		case RULE_REF_KIND:
 			part = c->r->kind->name;
@@ -801,7 +895,7 @@ render(const struct crule *c, const struct group *g, const struct built *b,
 			for (int j = 0; j < c->ngroup; j++) {
 				char *next =
 				    xprintf("%s%s%s", tmp, j > 0 ? ", " : "",
-					    g->values[j]);
+					    b->parts[1 + j]);
 				free(tmp);
 				tmp = next;
 			}
@@ -833,15 +927,16 @@ build(const struct crule *c, const struct group *g, const char *extra_name,
 
 	memset(b, 0, sizeof(*b));
 	b->ev = ev;
+	b->parts = group_parts(c, g);
 	built_label(b, "alertname", r->name);
 	built_label(b, "severity", rule_severity_name(r->severity));
 	for (int i = 0; i < r->nlabels; i++)
 		built_label(b, r->label_names[i], r->label_values[i]);
 	for (int i = 0; i < c->ngroup; i++)
-		built_label(b, c->gnames[i], g->values[i]);
+		built_label(b, c->gnames[i], b->parts[1 + i]);
 	if (extra_name != NULL)
 		built_label(b, extra_name, extra_value);
-	fingerprint(b, g->workspace);
+	fingerprint(b, b->parts[0]);
 	if (g->text_value != NULL)
 		b->value = xstrdup(g->text_value);
 	else if (extra_value != NULL)
@@ -878,6 +973,7 @@ built_free(struct built *b)
 	free(b->avalues);
 	free(b->value);
 	free(b->threshold);
+	free(b->parts);
 }
 
 /* Fills an alert from g; the alert takes b's strings. */
@@ -888,7 +984,9 @@ alert_fill(struct eval_alert *a, const struct crule *c, const struct group *g,
 	memset(a, 0, sizeof(*a));
 	a->rule = c->r;
 	a->window_ms = c->window;
-	a->workspace = xstrdup(g->workspace);
+	a->workspace = xstrdup(b->parts[0]);
+	free(b->parts);
+	b->parts = NULL;
 	memcpy(a->fingerprint, b->fingerprint, sizeof a->fingerprint);
 	a->label_names = (const char *const *)b->lnames;
 	a->label_values = (const char *const *)b->lvalues;
@@ -1241,7 +1339,7 @@ threshold_evaluate(const struct crule *c, struct group *g, int64_t now,
 	double v;
 
 	if (p->measure == RULE_UNIQUE_VISITORS) {
-		v = (double)vset_count(&g->seen, now - p->window_ms, now);
+		v = (double)vset_count(&g->u.seen, now - p->window_ms, now);
 	} else {
 		s = window_sums(&g->bk, c->width, now, p->window_ms);
 		if (p->measure == RULE_COUNT)
@@ -1287,7 +1385,7 @@ spike_evaluate(const struct crule *c, struct group *g, int64_t now,
 	double cur = (double)window_sums(&g->bk, c->width, now, p->window_ms).n;
 	double base =
 	    c->hist_width > 0
-		? (double)window_sums(&g->hist, c->hist_width, now - off,
+		? (double)window_sums(&g->u.hist, c->hist_width, now - off,
 				      p->window_ms)
 		      .n
 		: (double)window_sums(&g->bk, c->width, now - off, p->window_ms)
@@ -1343,7 +1441,7 @@ cardinality_evaluate(const struct crule *c, struct group *g, int64_t now,
 		     struct eval_cond *out)
 {
 	const struct rule_cardinality *p = c->r->params;
-	double n = (double)vset_count(&g->seen, now - p->window_ms, now);
+	double n = (double)vset_count(&g->u.seen, now - p->window_ms, now);
 
 	out->value = n;
 	out->threshold = (double)p->bound;
@@ -1449,7 +1547,7 @@ new_value_event(struct eval *e, struct crule *c, struct group *g,
 
 	if (v == NULL)
 		return;
-	last = vset_get(&g->seen, str_hash(v));
+	last = vset_get(&g->u.seen, str_hash(v));
 	if (last != INT64_MIN && last > ev->t_ms - p->lookback_ms)
 		return;
 	g->state = ALERT_FIRING;
@@ -1494,7 +1592,6 @@ kind_threshold(const struct crule *c)
 	if (c->k->evaluate == NULL)
 		return 0;
 	memset(&g, 0, sizeof g);
-	g.workspace = (char *)"";
 	c->k->evaluate(c, &g, 0, &cond);
 	return cond.threshold;
 }
@@ -1554,7 +1651,7 @@ crule_clear(struct crule *c)
 {
 	for (uint32_t i = 0; i < c->cap; i++)
 		if (c->slots[i] != NULL)
-			group_free(c->slots[i]);
+			group_free(c, c->slots[i]);
 	free(c->slots);
 	for (int i = 0; i < c->ngroup; i++)
 		free(c->gnames[i]);
@@ -1694,9 +1791,10 @@ eval_set_rules(struct eval *e, struct rule_set *set, int64_t now)
 static void
 observe(struct crule *c, struct group *g, const struct eval_event *ev)
 {
-	struct bucket *b;
+	bool wide = c->numerator != NULL || c->sum_field >= 0;
 	const char *v;
 	double x = 0;
+	int64_t i;
 
 	if (c->sum_field >= 0) {
 		v = ev->row.values[c->sum_field];
@@ -1707,21 +1805,22 @@ observe(struct crule *c, struct group *g, const struct eval_event *ev)
 	if (c->distinct != NULL) {
 		v = filter_row_value(&ev->row, c->distinct);
 		if (v != NULL)
-			vset_put(&g->seen, str_hash(v), ev->t_ms);
+			vset_put(&g->u.seen, str_hash(v), ev->t_ms);
 	}
 	if (c->k->per_event)
 		return;
-	if (c->hist_width > 0 &&
-	    (b = bucket_at(&g->hist, bucket_of(ev->t_ms, c->hist_width))) !=
-		NULL)
-		b->n++;
-	if ((b = bucket_at(&g->bk, bucket_of(ev->t_ms, c->width))) == NULL)
+	if (crule_keeps_hist(c) &&
+	    (i = bucket_at(&g->u.hist, bucket_of(ev->t_ms, c->hist_width),
+			   false)) >= 0)
+		g->u.hist.mem[i].n++;
+	if ((i = bucket_at(&g->bk, bucket_of(ev->t_ms, c->width), wide)) < 0)
 		return;
-	b->n++;
+	g->bk.mem[i].n++;
 	if (c->numerator != NULL)
-		b->x.num += filter_match(c->numerator, &ev->row);
-	else
-		b->x.sum += (float)x;
+		bucket_xs(&g->bk)[i].num +=
+		    filter_match(c->numerator, &ev->row);
+	else if (wide)
+		bucket_xs(&g->bk)[i].sum += (float)x;
 }
 
 /* An event c matched, in its group (tag: the value of link.tag). */
@@ -1886,10 +1985,12 @@ eval_tick_part(struct eval *e, int64_t now, int *next, int64_t budget)
 			if (c->span > 0) {
 				buckets_expire(&g->bk, now - c->fine_span,
 					       c->width);
-				if (c->hist_width > 0)
-					buckets_expire(&g->hist, now - c->span,
+				if (crule_keeps_hist(c))
+					buckets_expire(&g->u.hist,
+						       now - c->span,
 						       c->hist_width);
-				vset_expire(&g->seen, now - c->span);
+				else if (crule_keeps_seen(c))
+					vset_expire(&g->u.seen, now - c->span);
 			}
 			if (c->k == &eval_flatline && !g->seeded) {
 				resolve_now(e, c, g, now);
@@ -2076,7 +2177,7 @@ eval_reset(struct eval *e)
 
 		for (uint32_t j = 0; j < c->cap; j++) {
 			if (c->slots[j] != NULL)
-				group_free(c->slots[j]);
+				group_free(c, c->slots[j]);
 			c->slots[j] = NULL;
 		}
 		c->n = 0;
@@ -2100,10 +2201,7 @@ eval_clear_windows(struct eval *e)
 
 			if (g == NULL)
 				continue;
-			buckets_free(&g->bk);
-			buckets_free(&g->hist);
-			free(g->seen.v);
-			memset(&g->seen, 0, sizeof g->seen);
+			group_clear(c, g);
 		}
 		c->warm = true;
 	}

@@ -7,6 +7,7 @@
  * intervals across a DST change, and the statistics.  Rules are YAML text
  * parsed by rules_parse, as the daemon loads them.
  */
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -356,6 +357,66 @@ test_bucket_numbers(void)
 		CHECK(l.n == 1);
 		if (s >= 60 && l.n == 1)
 			CHECK_STR(l.value[0], "60");
+	}
+	done(e);
+}
+
+/*
+ * A window with a total per bucket (avg, ratio) keeps it beside its
+ * bucket through growth, the reuse of expired room and buckets made out
+ * of order: checked against the mean of the events in the window.
+ */
+static void
+test_wide_buckets(void)
+{
+	int64_t t = T0 + HOUR, at[400];
+	double v[400];
+	int n = 0;
+	char f[64];
+	struct eval *e = engine(HEAD "    kind: threshold\n"
+				     "    measure: avg\n"
+				     "    field: redirect_latency_ms\n"
+				     "    op: \">\"\n"
+				     "    value: -1\n"
+				     "    window: 1m\n",
+				T0);
+
+	for (int s = 2; s <= 400; s += 2) {
+		bool late = s % 10 == 0 && s > 40;
+		double sum = 0;
+		int in = 0, first = n;
+		struct list l;
+
+		at[n] = t + s * SEC;
+		v[n++] = s;
+		/* Every tenth second, a late event in a bucket not yet made. */
+		if (late) {
+			at[n] = t + (s - 31) * SEC;
+			v[n++] = 1000 + s;
+		}
+		for (int i = first; i < n; i++) {
+			snprintf(f, sizeof f, "redirect_latency_ms=%g", v[i]);
+			feed(e, false, at[i], "acme", f, NULL);
+		}
+		take(e);
+		eval_tick(e, t + s * SEC);
+		take(e);
+		for (int i = 0; i < n; i++) {
+			if (at[i] > t + (s - 60) * SEC &&
+			    at[i] <= t + s * SEC) {
+				sum += v[i];
+				in++;
+			}
+		}
+		l = list(e, NULL);
+		CHECK(l.n == 1);
+		if (l.n == 1 &&
+		    fabs(strtod(l.value[0], NULL) - sum / in) > 0.006) {
+			fprintf(stderr, "  at %d s: %s, want %.2f\n", s,
+				l.value[0], sum / in);
+			CHECK(false);
+			break;
+		}
 	}
 	done(e);
 }
@@ -2262,4 +2323,5 @@ UT_MAIN("eval", UT(test_state_names), UT(test_threshold_window_edges),
 	UT(test_pending), UT(test_mute_forced_resolution),
 	UT(test_restore_flatline), UT(test_trigger_refire),
 	UT(test_index_and_parts), UT(test_group_by_tag),
-	UT(test_trigger_event_fields), UT(test_bucket_numbers))
+	UT(test_trigger_event_fields), UT(test_bucket_numbers),
+	UT(test_wide_buckets))
