@@ -72,6 +72,18 @@ begin
 			and lp_webhook_subscribes(w.event_types,
 						  'visitor.identified'));
 
+	-- Nobody wants scan.created (endpoints for alerts only, say): no
+	-- need to look at each event.
+	if not exists (select 1 from webhook_endpoints w
+		       where w.status = 'WEBHOOK_STATUS_ACTIVE'
+			 and lp_webhook_subscribes(w.event_types,
+						   'scan.created')) then
+		return query select coalesce(m, 0), null::bigint, null::uuid,
+			null::text, null::int, null::text, null::text,
+			null::text, null::int, null::int, null::text[];
+		return;
+	end if;
+
 	-- Per event, the endpoints that want it, grouped by payload shape:
 	-- one message each.  A lateral subquery, not a join of two lists,
 	-- so nothing is matched against everything else in the batch.
