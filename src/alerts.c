@@ -24,8 +24,13 @@
  * of the database.  Calls eval.c, db.c, metrics.c; called by pipeline.c,
  * main.c (alerts_set_rules) and api_alerts.c.
  */
+#include "lpconf.h" /* HAVE_MALLOC_TRIM */
+
 #include <stdio.h>
 #include <stdlib.h>
+#ifdef HAVE_MALLOC_TRIM
+#include <malloc.h>
+#endif
 #include <string.h>
 
 #include <jansson.h>
@@ -840,6 +845,14 @@ step_changes(void)
 		    "linkpulse_rules_state_bytes",
 		    "Memory held by the rules' windows and alerts.", "",
 		    (double)eval_bytes(engine));
+#ifdef HAVE_MALLOC_TRIM
+		/*
+		 * Windows grow and shrink with the traffic, and batches
+		 * come and go: hand the pages they freed back to the
+		 * system, or the daemon's RSS keeps every peak.
+		 */
+		malloc_trim(0);
+#endif
 	}
 	ch = eval_take(engine, &n);
 	arr = orphans != NULL ? orphans : json_array();
